@@ -1,0 +1,301 @@
+"""Paired datasets: find the pairs on disk, decode each image once, keep them as uint8 tensors.
+
+Two layouts, per split (``train``, ``val``, ``test``)::
+
+    ROOT/train/0001.jpg            side-by-side: A is the left half, B the right half
+    ROOT/train/A/0001.png  ROOT/train/B/0001.png      separate folders, matched by file stem
+    ROOT/A/train/0001.png  ROOT/B/train/0001.png      (the same, folders the other way round)
+
+``PairedImages.load`` returns the *source* (model input) and *target* sides after applying the
+direction, as ``(N, C, H, W)`` uint8 tensors at a common storage size:
+
+- ``resize_and_crop`` / ``resize``: the data's own size if every pair shares it and it is no larger
+  than ``load_size`` (the device then resizes up per batch); otherwise each image is resized to
+  ``load_size`` x ``load_size`` once, at decode time. Memory stays bounded either way.
+- ``crop`` / ``none``: images are stored as they are and must all share one size.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import DataError
+from .images import IMAGE_EXTENSIONS, BadImage, is_image_file, open_image, oriented_size, resize_array, to_array
+
+log = logging.getLogger("pix2pix")
+
+
+@dataclass(frozen=True)
+class PairFile:
+    """One pair on disk: ``b`` is None for a side-by-side file (both halves in ``a``)."""
+
+    name: str
+    a: Path
+    b: Path | None = None
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for p in _images_in(folder):
+        if p.stem in out:
+            raise DataError(f"{folder}: two files share the name {p.stem!r} ({out[p.stem].name}, {p.name}); "
+                            "A and B files are matched by name, so each name must be unique")
+        out[p.stem] = p
+    return out
+
+
+def match_folders(a_dir: Path, b_dir: Path) -> list[PairFile]:
+    """Pair ``a_dir`` and ``b_dir`` files by stem; a file without its partner is an error."""
+    a, b = _by_stem(a_dir), _by_stem(b_dir)
+    for stem, path in a.items():
+        if stem not in b:
+            raise DataError(f"{path}: no partner in {b_dir} (expected a file named {stem}.<ext>)")
+    for stem, path in b.items():
+        if stem not in a:
+            raise DataError(f"{path}: no partner in {a_dir} (expected a file named {stem}.<ext>)")
+    return [PairFile(stem, a[stem], b[stem]) for stem in sorted(a, key=_natural_key)]
+
+
+def _natural_key(s: str) -> tuple:
+    """Sort '2' before '10' so file lists read as people number them."""
+    import re
+
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s))
+
+
+def pairs_in_folder(folder: Path) -> list[PairFile]:
+    """The pairs of one split folder: A/ and B/ inside it, or side-by-side AB images."""
+    folder = Path(folder)
+    if (folder / "A").is_dir() and (folder / "B").is_dir():
+        pairs = match_folders(folder / "A", folder / "B")
+        if not pairs:
+            raise DataError(f"{folder / 'A'}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        return pairs
+    files = _images_in(folder)
+    if not files:
+        raise DataError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) and no A/ and B/ folders")
+    return [PairFile(p.stem, p) for p in sorted(files, key=lambda p: _natural_key(p.stem))]
+
+
+def find_pairs(root: str | os.PathLike, split: str) -> list[PairFile] | None:
+    """The pairs of ``split`` under ``root``, or None if the split does not exist.
+
+    ``root`` may also be a split folder itself (images, or A/ and B/ directly inside) when it has
+    no train/val/test sub-folders, so ``--data my_pairs/`` works for a flat folder of AB images.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder not found")
+    a_dir, b_dir = root / "A" / split, root / "B" / split
+    if a_dir.is_dir() and b_dir.is_dir():
+        pairs = match_folders(a_dir, b_dir)
+        if not pairs:
+            raise DataError(f"{a_dir}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        return pairs
+    if (root / split).is_dir():
+        return pairs_in_folder(root / split)
+    has_splits = any((root / s).is_dir() for s in ("train", "val", "test")) or any(
+        (root / side / s).is_dir() for side in ("A", "B") for s in ("train", "val", "test"))
+    if split == "train" and not has_splits:
+        return pairs_in_folder(root)
+    return None
+
+
+def pair_size(pair: PairFile) -> tuple[int, int]:
+    """(width, height) of each side of the pair; checks that the two sides agree."""
+    if pair.b is None:
+        w, h = oriented_size(pair.a)
+        if w < 2:
+            raise BadImage(f"{pair.a}: {w}x{h} image is too narrow to hold an A|B pair side by side")
+        return w // 2, h
+    sa, sb = oriented_size(pair.a), oriented_size(pair.b)
+    if sa != sb:
+        raise DataError(
+            f"{pair.a} is {sa[0]}x{sa[1]} but its partner {pair.b} is {sb[0]}x{sb[1]}; "
+            "the two images of a pair must have the same size"
+        )
+    return sa
+
+
+def read_pair(pair: PairFile, a_channels: int, b_channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode both sides of a pair to uint8 (H, W, C) arrays."""
+    if pair.b is None:
+        im = open_image(pair.a)
+        w, h = im.size
+        if w < 2:
+            raise BadImage(f"{pair.a}: {w}x{h} image is too narrow to hold an A|B pair side by side")
+        w2 = w // 2
+        return to_array(im.crop((0, 0, w2, h)), a_channels), to_array(im.crop((w2, 0, 2 * w2, h)), b_channels)
+    a, b = to_array(open_image(pair.a), a_channels), to_array(open_image(pair.b), b_channels)
+    if a.shape[:2] != b.shape[:2]:
+        raise DataError(
+            f"{pair.a} is {a.shape[1]}x{a.shape[0]} but its partner {pair.b} is {b.shape[1]}x{b.shape[0]}; "
+            "the two images of a pair must have the same size"
+        )
+    return a, b
+
+
+def _parallel_map(fn: Callable, items: Sequence, desc: str, progress: bool) -> list:
+    workers = min(32, (os.cpu_count() or 1) + 4)
+    results: list = [None] * len(items)
+    from tqdm.auto import tqdm
+
+    with ThreadPoolExecutor(workers) as pool, tqdm(
+        total=len(items), desc=desc, unit="img", disable=not progress, leave=False
+    ) as bar:
+        for i, r in enumerate(pool.map(_capture(fn), items)):
+            results[i] = r
+            bar.update(1)
+    return results
+
+
+def _capture(fn: Callable) -> Callable:
+    """Return exceptions of type BadImage as values so one bad file does not abort the pool."""
+
+    def run(item):
+        try:
+            return fn(item)
+        except BadImage as e:
+            return e
+
+    return run
+
+
+@dataclass
+class PairedImages:
+    """Decoded pairs of one split: ``source`` feeds the generator, ``target`` is what it should make.
+
+    ``source``: (N, input_nc, H, W) uint8; ``target``: (N, output_nc, H, W) uint8 (CPU or device).
+    """
+
+    source: torch.Tensor
+    target: torch.Tensor
+    names: list[str]
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.source.shape[0]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Stored (height, width)."""
+        return tuple(self.source.shape[-2:])  # type: ignore[return-value]
+
+    def to(self, device: torch.device | str) -> "PairedImages":
+        return PairedImages(self.source.to(device), self.target.to(device), self.names, self.skipped)
+
+    def subset(self, index: Sequence[int]) -> "PairedImages":
+        idx = torch.as_tensor(list(index), dtype=torch.long)
+        return PairedImages(self.source[idx], self.target[idx], [self.names[i] for i in idx.tolist()])
+
+    @classmethod
+    def load(
+        cls,
+        root: str | os.PathLike,
+        split: str = "train",
+        *,
+        direction: str = "AtoB",
+        input_nc: int = 3,
+        output_nc: int = 3,
+        preprocess: str = "resize_and_crop",
+        load_size: int = 286,
+        crop_size: int = 256,
+        max_items: int | None = None,
+        strict: bool = False,
+        progress: bool = False,
+    ) -> "PairedImages | None":
+        """Find and decode the pairs of ``split``; None when the split does not exist.
+
+        Unreadable files are skipped with a warning (their messages are kept in ``skipped``), or
+        raise :class:`DataError` when ``strict``. Structural problems (a file without its partner,
+        a pair whose sides differ in size, an empty folder) always raise.
+        """
+        pairs = find_pairs(root, split)
+        if pairs is None:
+            return None
+        if max_items is not None:
+            pairs = pairs[:max_items]
+        where = Path(root) / split
+
+        sizes = _parallel_map(pair_size, pairs, f"scan {split}", progress)
+        pairs, sizes, skipped = _drop_bad(pairs, sizes, strict)
+        if not pairs:
+            raise DataError(f"{where}: none of the {len(skipped)} files could be read; first problem: {skipped[0]}")
+        stored = _storage_size(pairs, sizes, preprocess, load_size, crop_size)  # (width, height)
+
+        a_nc, b_nc = (input_nc, output_nc) if direction == "AtoB" else (output_nc, input_nc)
+        n, (w, h) = len(pairs), stored
+        a_all = torch.empty((n, a_nc, h, w), dtype=torch.uint8)
+        b_all = torch.empty((n, b_nc, h, w), dtype=torch.uint8)
+
+        def decode(i: int) -> None:
+            a, b = read_pair(pairs[i], a_nc, b_nc)
+            a_all[i] = torch.from_numpy(np.array(resize_array(a, stored).transpose(2, 0, 1)))  # copy: writable
+            b_all[i] = torch.from_numpy(np.array(resize_array(b, stored).transpose(2, 0, 1)))
+
+        results = _parallel_map(decode, range(n), f"decode {split}", progress)
+        keep = [i for i, r in enumerate(results) if not isinstance(r, BadImage)]
+        bad = [str(r) for r in results if isinstance(r, BadImage)]
+        if bad and strict:
+            raise DataError(bad[0])
+        skipped += bad
+        if not keep:
+            raise DataError(f"{where}: none of the files could be decoded; first problem: {skipped[0]}")
+        if len(keep) < n:
+            idx = torch.tensor(keep)
+            a_all, b_all = a_all[idx], b_all[idx]
+        for message in skipped:
+            log.warning("skipped %s", message)
+        if skipped:
+            log.warning("%s: skipped %d of %d pairs that could not be read (use --strict to stop instead)",
+                        where, len(skipped), len(skipped) + len(keep))
+        names = [pairs[i].name for i in keep]
+        source, target = (a_all, b_all) if direction == "AtoB" else (b_all, a_all)
+        return cls(source, target, names, skipped)
+
+
+def _drop_bad(pairs: list[PairFile], results: list, strict: bool):
+    good_pairs, sizes, skipped = [], [], []
+    for pair, r in zip(pairs, results):
+        if isinstance(r, BadImage):
+            if strict:
+                raise DataError(str(r))
+            skipped.append(str(r))
+        else:
+            good_pairs.append(pair)
+            sizes.append(r)
+    return good_pairs, sizes, skipped
+
+
+def _storage_size(pairs, sizes, preprocess: str, load_size: int, crop_size: int) -> tuple[int, int]:
+    """(width, height) every image is stored at; see the module docstring for the rule."""
+    first = sizes[0]
+    odd = next((p for p, s in zip(pairs, sizes) if s != first), None)
+    if preprocess in ("resize_and_crop", "resize"):
+        if odd is None and first[0] <= load_size and first[1] <= load_size:
+            return first
+        return (load_size, load_size)
+    if odd is not None:
+        s = sizes[pairs.index(odd)]
+        raise DataError(
+            f"{odd.a} is {s[0]}x{s[1]} but {pairs[0].a} is {first[0]}x{first[1]}; with --preprocess "
+            f"{preprocess} all images must share one size (use --preprocess resize_and_crop to resize them)"
+        )
+    if preprocess == "crop" and (first[0] < crop_size or first[1] < crop_size):
+        raise DataError(
+            f"{pairs[0].a}: images are {first[0]}x{first[1]}, smaller than --crop-size {crop_size}"
+        )
+    return first

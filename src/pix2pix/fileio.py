@@ -1,0 +1,78 @@
+"""Atomic file writes: readers see the old file or the complete new one, never a partial file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete ``.NAME.*.tmp`` files a killed process left behind; returns how many."""
+    n = 0
+    for p in Path(folder).glob(".*.tmp"):
+        try:
+            p.unlink()
+            n += 1
+        except OSError:
+            pass
+    return n
+
+
+def save_image(image: Image.Image, path: str | os.PathLike, format: str | None = None) -> Path:
+    """Save a PIL image atomically; the format follows the extension (PNG if unknown)."""
+    path = Path(path)
+    buf = io.BytesIO()
+    fmt = format or Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    image.save(buf, format=fmt)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def save_json(obj: Any, path: str | os.PathLike) -> Path:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+    return Path(path)

@@ -1,0 +1,580 @@
+"""Training: the pix2pix step (paper section 3.3) and the epoch loop around it.
+
+    pix2pix train --data datasets/facades --preset facades --out runs/facades
+    pix2pix train --resume runs/facades              # continue exactly where it stopped
+
+From Python::
+
+    from pix2pix import TrainConfig, train
+    run_dir = train(TrainConfig.from_flat({"data_root": "datasets/facades", "preset": "facades"}))
+
+The loop keeps the decoded dataset on the training device, jitters batches there, reads losses back
+only every ``log_every`` steps, and writes into the run folder: ``config.json``, ``latest.pt``
+(every epoch), ``checkpoints/epoch_NNNN.pt`` (every ``save_every`` epochs), ``losses.jsonl`` and
+``samples/step_NNNNNNNN.png``. Under ``torchrun`` it trains with DistributedDataParallel: every
+rank takes its shard of each epoch and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from . import distributed as dist
+from .checkpoint import LATEST, load_checkpoint, load_weights, save_checkpoint
+from .config import TrainConfig
+from .data.augment import eval_transform, paired_jitter
+from .data.pairs import PairedImages
+from .devices import autocast, resolve_device, resolve_precision
+from .errors import ConfigError, Pix2PixError
+from .fileio import remove_stale_temporaries, save_image, save_json
+from .losses import discriminator_losses, generator_adversarial_loss, l1_loss
+from .models import build_discriminator, build_generator
+
+log = logging.getLogger("pix2pix")
+LOSS_NAMES = ("G_gan", "G_L1", "D_real", "D_fake")
+# Options that may differ when a run is resumed; anything else must match the checkpoint.
+RESUMABLE = {"epochs", "epochs_decay", "save_every", "sample_every", "log_every", "device", "time_limit",
+             "n_samples", "skip_nonfinite", "compile", "tensorboard"}
+
+
+class NonFiniteLoss(Pix2PixError):
+    """A loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+@dataclass
+class Nets:
+    """The networks and their optimisers. ``G``/``D`` may be compiled or DDP-wrapped;
+    ``G_plain``/``D_plain`` are the bare modules that are saved and used outside the step."""
+
+    G: nn.Module
+    D: nn.Module
+    G_plain: nn.Module
+    D_plain: nn.Module
+    D_for_G: nn.Module  # D as the generator's step calls it: no DDP gradient sync
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    precision: str
+
+
+def train_step(nets: Nets, src: torch.Tensor, tgt: torch.Tensor, gan_loss: str, lambda_l1: float,
+               skip_nonfinite: bool = False) -> dict[str, torch.Tensor]:
+    """One step of D, then one of G, on a batch; returns the detached losses (no host sync).
+
+    src: (B, input_nc, H, W), tgt: (B, output_nc, H, W), floats in [-1, 1] on ``nets.device``.
+    With ``skip_nonfinite`` a step whose loss is NaN/inf is not applied (this costs a sync) and
+    the returned dict has ``skipped`` = 1.
+    """
+    skipped = torch.zeros((), device=src.device)
+    stepped = False
+    with autocast(nets.device, nets.precision):
+        fake = nets.G(src)  # G(x)
+        # D: maximise log D(x, y) + log(1 - D(x, G(x))); G(x) detached so no gradient reaches G.
+        logits_real = nets.D(torch.cat([src, tgt], dim=1))
+        logits_fake = nets.D(torch.cat([src, fake.detach()], dim=1))
+        d_real, d_fake = discriminator_losses(gan_loss, logits_real, logits_fake)
+        loss_D = 0.5 * (d_real + d_fake)  # halved, as in the paper, to slow D relative to G
+    nets.opt_D.zero_grad(set_to_none=True)
+    if skip_nonfinite and not torch.isfinite(loss_D):
+        skipped += 1
+    else:
+        nets.scaler.scale(loss_D).backward()
+        nets.scaler.step(nets.opt_D)
+        stepped = True
+
+    # G: fool the updated D and stay close to the target: L_cGAN + lambda * L_L1.
+    nets.D_for_G.requires_grad_(False)
+    with autocast(nets.device, nets.precision):
+        g_gan = generator_adversarial_loss(gan_loss, nets.D_for_G(torch.cat([src, fake], dim=1)))
+        g_l1 = l1_loss(fake.float(), tgt)
+        loss_G = g_gan + lambda_l1 * g_l1
+    nets.opt_G.zero_grad(set_to_none=True)
+    if skip_nonfinite and not torch.isfinite(loss_G):
+        skipped += 1
+    else:
+        nets.scaler.scale(loss_G).backward()
+        nets.scaler.step(nets.opt_G)
+        stepped = True
+    nets.D_for_G.requires_grad_(True)
+    if stepped:
+        nets.scaler.update()
+    return {"G_gan": g_gan.detach().float(), "G_L1": g_l1.detach(), "D_real": d_real.detach().float(),
+            "D_fake": d_fake.detach().float(), "skipped": skipped}
+
+
+def lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    """Learning-rate multiplier for 0-based ``epoch``.
+
+    linear: 1 for ``epochs`` epochs, then falls linearly over ``epochs_decay`` epochs towards 0
+    (the last epoch runs at 1 / (epochs_decay + 1), as in the reference). step: x0.1 every
+    ``lr_step`` epochs. cosine: half a cosine from 1 to 0 over all epochs.
+    """
+    if cfg.lr_policy == "linear":
+        return 1.0 - max(0, epoch + 1 - cfg.epochs) / float(cfg.epochs_decay + 1)
+    if cfg.lr_policy == "step":
+        return 0.1 ** (epoch // cfg.lr_step)
+    return 0.5 * (1.0 + math.cos(math.pi * epoch / cfg.total_epochs))
+
+
+def _seed(cfg: TrainConfig, *parts: int) -> int:
+    """A 63-bit seed derived from the run's seed and e.g. (epoch, rank), so each epoch's
+    randomness can be recreated without replaying earlier epochs."""
+    h = cfg.seed & 0xFFFFFFFF
+    for p in parts:
+        h = (h * 1_000_003 + p + 0x9E3779B9) & 0x7FFFFFFFFFFFFFFF
+    return h
+
+
+class BatchSource:
+    """The train split on (or streamed to) the device; gives the shuffled, jittered batches."""
+
+    def __init__(self, data: PairedImages, cfg: TrainConfig, device: torch.device):
+        self.cfg, self.device, self.n = cfg, device, len(data)
+        nbytes = data.source.numel() + data.target.numel()
+        self.resident = device.type == "cpu" or _fits_on_device(nbytes, device)
+        if self.resident:
+            self.data = data.to(device)
+        else:  # stream from pinned host memory: same batches, same order, same jitter
+            log.info("dataset (%.1f GB) does not fit on %s; streaming batches from pinned memory",
+                     nbytes / 1e9, device)
+            self.data = PairedImages(data.source.pin_memory(), data.target.pin_memory(), data.names)
+        self.per_rank = math.ceil(self.n / dist.world_size())
+        self.batches_per_epoch = math.ceil(self.per_rank / cfg.batch_size)
+
+    def order(self, epoch: int) -> torch.Tensor:
+        """This rank's sample indices for ``epoch``: one shuffle for all ranks, then sharded
+        (the shuffle is padded by wrapping so every rank gets the same number of batches)."""
+        g = torch.Generator().manual_seed(_seed(self.cfg, epoch))
+        perm = torch.randperm(self.n, generator=g)
+        world = dist.world_size()
+        if world > 1:
+            total = self.per_rank * world
+            perm = torch.cat([perm, perm[: total - self.n]]) if total > self.n else perm
+            perm = perm[dist.rank()::world]
+        return perm
+
+    def batch(self, index: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gather and jitter a batch: (src, tgt) floats in [-1, 1] on the device."""
+        if self.resident:
+            index = index.to(self.device)
+            src, tgt = self.data.source[index], self.data.target[index]
+        else:
+            src = self.data.source[index].pin_memory().to(self.device, non_blocking=True)
+            tgt = self.data.target[index].pin_memory().to(self.device, non_blocking=True)
+        src, tgt = paired_jitter(src, tgt, self.cfg.data, generator)
+        if self.cfg.channels_last:
+            src, tgt = src.contiguous(memory_format=torch.channels_last), tgt.contiguous(
+                memory_format=torch.channels_last)
+        return src, tgt
+
+
+def _fits_on_device(nbytes: int, device: torch.device) -> bool:
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes < 0.4 * free
+
+
+def load_datasets(cfg: TrainConfig, progress: bool = True) -> tuple[PairedImages, PairedImages]:
+    """The train split and the fixed sample pairs (from the val split, else the first train pairs)."""
+    d, m = cfg.data, cfg.model
+    if not d.data_root:
+        raise ConfigError("no dataset given: pass --data DIR (a folder with train/ and optionally val/)")
+    kw = dict(direction=d.direction, input_nc=m.input_nc, output_nc=m.output_nc, preprocess=d.preprocess,
+              load_size=d.load_size, crop_size=d.crop_size, strict=d.strict, progress=progress)
+    train = PairedImages.load(d.data_root, d.train_split, max_items=d.max_items, **kw)
+    if train is None:
+        raise ConfigError(f"{d.data_root}: no '{d.train_split}' split (expected {d.data_root}/{d.train_split}/)")
+    if d.preprocess == "none":
+        h, w = train.size
+        mult = m.multiple
+        if h % mult or w % mult:
+            raise ConfigError(f"{d.data_root}: images are {w}x{h}, but {m.netG} with --preprocess none needs "
+                              f"sides that are multiples of {mult}")
+    samples = PairedImages.load(d.data_root, d.val_split, max_items=cfg.n_samples, **kw) if cfg.n_samples else None
+    if samples is None:
+        samples = train.subset(range(min(cfg.n_samples, len(train))))
+    return train, samples
+
+
+def build_nets(cfg: TrainConfig, device: torch.device) -> Nets:
+    """Networks, optimisers and grad scaler, placed and wrapped for this process."""
+    torch.manual_seed(cfg.seed)  # identical initial weights for a given seed
+    G, D = build_generator(cfg.model).to(device), build_discriminator(cfg.model).to(device)
+    if cfg.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    precision = resolve_precision(cfg.precision, device)
+    opt_kw: dict[str, Any] = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_kw.update(_fast_adam_flags(device))
+    opt_G = torch.optim.Adam(G.parameters(), **opt_kw)
+    opt_D = torch.optim.Adam(D.parameters(), **opt_kw)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    G_run, D_run, D_for_G = G, D, D
+    if dist.world_size() > 1:
+        G_run, D_run = dist.wrap(G, device, cfg.sync_bn), dist.wrap(D, device, cfg.sync_bn)
+        G, D = G_run.module, D_run.module  # SyncBN conversion happens inside wrap
+        D_for_G = D
+    if cfg.compile and _compiler_works(device):
+        G_run, D_run, D_for_G = torch.compile(G_run), torch.compile(D_run), torch.compile(D_for_G)
+    return Nets(G_run, D_run, G, D, D_for_G, opt_G, opt_D, scaler, device, precision)
+
+
+def _fast_adam_flags(device: torch.device) -> dict[str, bool]:
+    """Fused Adam (one kernel for all parameters) where this torch supports it on the device."""
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+        return {"fused": True}
+    except (RuntimeError, TypeError, ValueError):
+        return {"foreach": device.type != "cpu"}
+
+
+def _compiler_works(device: torch.device) -> bool:
+    """torch.compile needs a working C/C++ (CPU) or Triton (GPU) toolchain; fall back to eager if not."""
+    try:
+        torch.compile(lambda x: x * 2 + 1)(torch.ones(4, device=device))
+        return True
+    except Exception as e:  # missing compiler, unsupported platform, ...
+        log.warning("--compile: torch.compile is not usable here (%s: %s); training eagerly",
+                    type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        return False
+
+
+class _StopFlag:
+    """Set by SIGINT / SIGTERM; the loop finishes the current step, saves and exits cleanly."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None and signum == signal.SIGINT:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+@dataclass
+class Progress:
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimisation steps taken
+    batch_in_epoch: int = 0  # batches of the current epoch already done (mid-epoch stop)
+    skipped: int = 0  # non-finite steps skipped
+
+
+class Trainer:
+    """One run: owns the run folder, the nets, the data and the loop. Use :func:`train`."""
+
+    def __init__(self, cfg: TrainConfig, *, resume_state: dict[str, Any] | None = None, progress: bool = True):
+        self.cfg = cfg
+        self.run_dir = Path(cfg.out)
+        self.device = dist.device_for_rank(resolve_device(cfg.device))
+        self.main = dist.rank() == 0
+        self.show = progress and self.main
+        if self.main:
+            _prepare_run_dir(self.run_dir)
+            save_json(cfg.to_dict(), self.run_dir / "config.json")
+        train_data, self.samples = load_datasets(cfg, progress=self.show)
+        self.source = BatchSource(train_data, cfg, self.device)
+        self.nets = build_nets(cfg, self.device)
+        self.state = Progress()
+        self.loss_log = self.run_dir / "losses.jsonl"
+        self._resume_rng: dict[str, Any] | None = None
+        if resume_state is not None:
+            self._restore(resume_state)
+        if self.main:
+            log.info("training %s on %d pairs (%s), %d batches/epoch, device %s, precision %s%s",
+                     cfg.model.netG, len(train_data), cfg.data.direction, self.source.batches_per_epoch,
+                     self.device, self.nets.precision, f", {dist.world_size()} processes" if dist.world_size() > 1 else "")
+
+    # ----- checkpoint state ---------------------------------------------------------------------
+    def _state_dict(self, data_gen: torch.Generator) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state().cpu()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        all_rng = dist.gather_objects(rng)  # one entry per rank
+        n = self.nets
+        return {
+            "config": self.cfg.to_dict(),
+            "generator": n.G_plain.state_dict(),
+            "discriminator": n.D_plain.state_dict(),
+            "opt_G": n.opt_G.state_dict(),
+            "opt_D": n.opt_D.state_dict(),
+            "scaler": n.scaler.state_dict(),
+            "epoch": self.state.epoch,
+            "step": self.state.step,
+            "batch_in_epoch": self.state.batch_in_epoch,
+            "skipped": self.state.skipped,
+            "rng": all_rng,
+            "world_size": dist.world_size(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        n, file = self.nets, self.run_dir / LATEST
+        load_weights(n.G_plain, state["generator"], "generator", file)
+        load_weights(n.D_plain, state["discriminator"], "discriminator", file)
+        n.opt_G.load_state_dict(state["opt_G"])
+        n.opt_D.load_state_dict(state["opt_D"])
+        if state.get("scaler"):
+            n.scaler.load_state_dict(state["scaler"])
+        self.state = Progress(state["epoch"], state["step"], state["batch_in_epoch"], state.get("skipped", 0))
+        rngs = state.get("rng") or []
+        if state.get("batch_in_epoch") and state.get("world_size") == dist.world_size() and rngs:
+            self._resume_rng = rngs[dist.rank()]
+        elif state.get("batch_in_epoch"):
+            log.warning("resuming mid-epoch with a different number of processes: the rest of this epoch "
+                        "uses fresh random numbers")
+
+    def save(self, data_gen: torch.Generator, numbered: bool = False) -> Path | None:
+        state = self._state_dict(data_gen)  # collective under DDP: every rank takes part
+        if not self.main:
+            return None
+        path = save_checkpoint(self.run_dir / LATEST, state)
+        if numbered:
+            keep = self.run_dir / "checkpoints" / f"epoch_{self.state.epoch:04d}.pt"
+            keep.parent.mkdir(exist_ok=True)
+            _link_or_copy(path, keep)
+        return path
+
+    # ----- the loop -----------------------------------------------------------------------------
+    def run(self) -> Path:
+        cfg, st = self.cfg, self.state
+        start_time = time.monotonic()
+        tb = _tensorboard(self.run_dir) if cfg.tensorboard and self.main else None
+        with _StopFlag() as stop:
+            while st.epoch < cfg.total_epochs:
+                epoch = st.epoch
+                lr = cfg.lr * lr_factor(cfg, epoch)
+                for opt in (self.nets.opt_G, self.nets.opt_D):
+                    for group in opt.param_groups:
+                        group["lr"] = lr
+                order = self.source.order(epoch)
+                data_gen = torch.Generator(device=self.device)
+                if self._resume_rng is not None:  # mid-epoch resume: continue the saved streams
+                    data_gen.set_state(self._resume_rng["data"])
+                    torch.set_rng_state(self._resume_rng["torch"])
+                    if "cuda" in self._resume_rng:
+                        torch.cuda.set_rng_state(self._resume_rng["cuda"], self.device)
+                    self._resume_rng = None
+                else:  # each epoch's randomness depends only on (seed, epoch, rank)
+                    data_gen.manual_seed(_seed(cfg, epoch, dist.rank(), 1))
+                    torch.manual_seed(_seed(cfg, epoch, dist.rank(), 2))
+                reason = self._epoch(epoch, order, data_gen, lr, stop, start_time, tb)
+                if st.batch_in_epoch == self.source.batches_per_epoch:  # the epoch is complete
+                    st.epoch += 1
+                    st.batch_in_epoch = 0
+                    done = st.epoch == cfg.total_epochs
+                    self.save(data_gen, numbered=st.epoch % cfg.save_every == 0 or done)
+                else:
+                    self.save(data_gen)
+                if reason is not None:
+                    if self.main:
+                        log.warning("%s: stopped during epoch %d at step %d; checkpoint saved to %s. "
+                                    "Continue with: pix2pix train --resume %s",
+                                    reason, epoch + 1, st.step, self.run_dir / LATEST, self.run_dir)
+                    break
+            else:
+                if self.main:
+                    self._write_samples()
+        if tb is not None:
+            tb.close()
+        dist.barrier()
+        return self.run_dir
+
+    def _epoch(self, epoch: int, order: torch.Tensor, data_gen: torch.Generator, lr: float, stop: _StopFlag,
+               start_time: float, tb: Any) -> str | None:
+        """Run the rest of ``epoch``; returns a reason string if the run must stop early."""
+        from tqdm.auto import tqdm
+
+        cfg, st, bs = self.cfg, self.state, self.cfg.batch_size
+        total = self.source.batches_per_epoch
+        sums = {k: torch.zeros((), device=self.device) for k in (*LOSS_NAMES, "skipped")}
+        count, t_last, step_last = 0, time.monotonic(), st.step
+        bar = tqdm(total=total, initial=st.batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.total_epochs}",
+                   unit="batch", disable=not self.show, leave=False, dynamic_ncols=True)
+        summary: dict[str, float] = {}
+        try:
+            for b in range(st.batch_in_epoch, total):
+                index = order[b * bs:(b + 1) * bs]
+                src, tgt = self.source.batch(index, data_gen)
+                losses = train_step(self.nets, src, tgt, cfg.gan_loss, cfg.lambda_l1, cfg.skip_nonfinite)
+                for k in sums:
+                    sums[k] += losses[k]
+                count += 1
+                st.step += 1
+                st.batch_in_epoch = b + 1
+                bar.update(1)
+                last = b + 1 == total
+                if st.step % cfg.log_every == 0 or last:
+                    now = time.monotonic()
+                    ips = (st.step - step_last) * bs * dist.world_size() / max(now - t_last, 1e-9)
+                    summary = self._log(sums, count, epoch, lr, ips, tb)
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in summary.items() if k in LOSS_NAMES} | {"img/s": f"{ips:.1f}"})
+                    sums = {k: torch.zeros((), device=self.device) for k in sums}
+                    count, t_last, step_last = 0, now, st.step
+                if st.step % cfg.sample_every == 0 and self.main:
+                    self._write_samples()
+                reason = self._should_stop(stop, start_time, at_log_point=st.step % cfg.log_every == 0 or last)
+                if reason:
+                    return reason
+        finally:
+            bar.close()
+        if self.show and summary:
+            tqdm.write(f"epoch {epoch + 1}/{cfg.total_epochs}  " + "  ".join(
+                f"{k} {summary[k]:.4f}" for k in LOSS_NAMES) + f"  lr {lr:.2e}  {summary['images_per_sec']:.1f} img/s")
+        return None
+
+    def _should_stop(self, stop: _StopFlag, start_time: float, at_log_point: bool) -> str | None:
+        """Signals and the time limit; under DDP the ranks agree at log points only."""
+        reason = None
+        if stop.signal is not None:
+            reason = f"received {signal.Signals(stop.signal).name}"
+        elif self.cfg.time_limit is not None and time.monotonic() - start_time > 60 * self.cfg.time_limit:
+            reason = f"time limit of {self.cfg.time_limit:g} minutes reached"
+        if dist.world_size() > 1:  # every rank must leave the loop at the same step
+            if not at_log_point:
+                return None
+            if dist.any_true(reason is not None):
+                return reason or "stop requested on another process"
+            return None
+        return reason
+
+    def _log(self, sums: dict[str, torch.Tensor], count: int, epoch: int, lr: float, ips: float,
+             tb: Any) -> dict[str, float]:
+        stacked = torch.stack([sums[k] for k in (*LOSS_NAMES, "skipped")])
+        stacked = dist.all_reduce_mean(stacked)  # one host sync here, none inside the step
+        values = stacked.tolist()
+        means = {k: v / count for k, v in zip(LOSS_NAMES, values)}
+        skipped = round(values[-1] * dist.world_size())
+        self.state.skipped += skipped
+        if not all(math.isfinite(v) for v in means.values()):
+            last = self.run_dir / LATEST
+            where = f"last good checkpoint: {last}" if last.exists() else "no checkpoint was written yet"
+            raise NonFiniteLoss(
+                f"non-finite loss at step {self.state.step} (epoch {epoch + 1}): "
+                + ", ".join(f"{k}={v}" for k, v in means.items())
+                + f"; {where}. Lower --lr, use --precision fp32, or pass --skip-nonfinite to skip such batches"
+            )
+        record = {"step": self.state.step, "epoch": epoch + 1, **means, "lr": lr, "images_per_sec": ips,
+                  "skipped_total": self.state.skipped, "time": time.time()}
+        if self.main:
+            with open(self.loss_log, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if tb is not None:
+                for k in (*LOSS_NAMES, "lr", "images_per_sec"):
+                    tb.add_scalar(k, record[k], self.state.step)
+        return record
+
+    @torch.no_grad()
+    def _write_samples(self) -> Path | None:
+        if len(self.samples) == 0:
+            return None
+        from .visualize import sample_grid
+
+        G = self.nets.G_plain
+        was_training = G.training
+        G.eval()
+        src, tgt = eval_transform(self.samples.source.to(self.device), self.samples.target.to(self.device),
+                                  self.cfg.data)
+        with autocast(self.device, self.nets.precision):
+            out = G(src).float()
+        G.train(was_training)
+        folder = self.run_dir / "samples"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"step_{self.state.step:08d}.png"
+        save_image(sample_grid(src, out, tgt), path)
+        return path
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install -e .[tensorboard]") from None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def _prepare_run_dir(run_dir: Path) -> None:
+    """Create the run folder and check it is writable before any work is done."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"run folder {run_dir} is not writable: {e.strerror or e}") from None
+    remove_stale_temporaries(run_dir)
+    if (run_dir / "checkpoints").is_dir():
+        remove_stale_temporaries(run_dir / "checkpoints")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Keep a numbered checkpoint: a hard link to latest.pt (no second write) where possible."""
+    tmp = dst.with_name(f".{dst.name}.link.tmp")
+    try:
+        if tmp.exists():
+            tmp.unlink()
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+    except OSError:
+        from .fileio import atomic_write_bytes
+
+        atomic_write_bytes(dst, src.read_bytes())
+
+
+def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
+    """Train a new run in ``cfg.out`` (which must not hold a checkpoint already); returns the run folder."""
+    if (Path(cfg.out) / LATEST).exists() and dist.rank() == 0:
+        raise ConfigError(f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
+                          "or choose another --out")
+    with dist.session():
+        return Trainer(cfg, progress=progress).run()
+
+
+def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, *, progress: bool = True) -> Path:
+    """Continue the run in ``run_dir`` from its latest checkpoint. ``overrides`` may change only the
+    options in :data:`RESUMABLE` (e.g. a larger ``epochs`` extends the run)."""
+    run_dir = Path(run_dir)
+    state = load_checkpoint(run_dir, map_location="cpu")
+    cfg = TrainConfig.from_dict(state["config"])
+    overrides = dict(overrides or {})
+    bad = sorted(k for k, v in overrides.items() if k not in RESUMABLE and cfg.to_flat().get(k) != v)
+    if bad:
+        raise ConfigError(f"cannot change {', '.join(bad)} when resuming {run_dir}; "
+                          f"only {', '.join(sorted(RESUMABLE))} may change")
+    cfg = TrainConfig.from_flat({**overrides, "out": str(run_dir)}, base=cfg)
+    if state["epoch"] >= cfg.total_epochs:
+        raise ConfigError(f"{run_dir} already finished {state['epoch']} of {cfg.total_epochs} epochs; "
+                          f"pass a larger --epochs to extend it")
+    with dist.session():
+        return Trainer(cfg, resume_state=state, progress=progress).run()
+
+
+def config_from_checkpoint(path: str | os.PathLike) -> TrainConfig:
+    return TrainConfig.from_dict(load_checkpoint(path)["config"])
+
+
+__all__ = ["train", "resume", "train_step", "lr_factor", "Trainer", "Nets", "build_nets", "BatchSource",
+           "NonFiniteLoss"]
