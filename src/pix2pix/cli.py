@@ -210,7 +210,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not logger.handlers:
         logger.addHandler(_TqdmHandler())
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    logger.propagate = False
     func = args.func
     del args.func, args.quiet
     try:
