@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from .errors import CheckpointError
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, remove_stale_temporaries
 
 FORMAT = "pix2pix-checkpoint"
 VERSION = 1
@@ -78,3 +78,29 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], what
         raise CheckpointError(
             f"{file}: the {what} weights do not fit the network built from its config ({first})"
         ) from None
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """Create the run folder and check it is writable before any work is done."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise CheckpointError(f"run folder {run_dir} is not writable: {e.strerror or e}") from None
+    remove_stale_temporaries(run_dir)
+    if (run_dir / "checkpoints").is_dir():
+        remove_stale_temporaries(run_dir / "checkpoints")
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Keep a numbered checkpoint: a hard link to latest.pt (no second write) where possible."""
+    tmp = dst.with_name(f".{dst.name}.link.tmp")
+    try:
+        if tmp.exists():
+            tmp.unlink()
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+    except OSError:
+        atomic_write_bytes(dst, src.read_bytes())

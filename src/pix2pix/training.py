@@ -31,13 +31,13 @@ import torch
 import torch.nn as nn
 
 from . import distributed as dist
-from .checkpoint import LATEST, load_checkpoint, load_weights, save_checkpoint
+from .checkpoint import LATEST, link_or_copy, load_checkpoint, load_weights, prepare_run_dir, save_checkpoint
 from .config import TrainConfig
-from .data.augment import eval_transform, paired_jitter
-from .data.pairs import PairedImages
+from .data.augment import eval_transform
+from .data.loader import BatchSource, load_datasets
 from .devices import autocast, resolve_device, resolve_precision
 from .errors import ConfigError, Pix2PixError
-from .fileio import remove_stale_temporaries, save_image, save_json
+from .fileio import save_image, save_json
 from .losses import discriminator_losses, generator_adversarial_loss, l1_loss
 from .models import build_discriminator, build_generator
 
@@ -137,78 +137,6 @@ def _seed(cfg: TrainConfig, *parts: int) -> int:
     return h
 
 
-class BatchSource:
-    """The train split on (or streamed to) the device; gives the shuffled, jittered batches."""
-
-    def __init__(self, data: PairedImages, cfg: TrainConfig, device: torch.device):
-        self.cfg, self.device, self.n = cfg, device, len(data)
-        nbytes = data.source.numel() + data.target.numel()
-        self.resident = device.type == "cpu" or _fits_on_device(nbytes, device)
-        if self.resident:
-            self.data = data.to(device)
-        else:  # stream from pinned host memory: same batches, same order, same jitter
-            log.info("dataset (%.1f GB) does not fit on %s; streaming batches from pinned memory",
-                     nbytes / 1e9, device)
-            self.data = PairedImages(data.source.pin_memory(), data.target.pin_memory(), data.names)
-        self.per_rank = math.ceil(self.n / dist.world_size())
-        self.batches_per_epoch = math.ceil(self.per_rank / cfg.batch_size)
-
-    def order(self, epoch: int) -> torch.Tensor:
-        """This rank's sample indices for ``epoch``: one shuffle for all ranks, then sharded
-        (the shuffle is padded by wrapping so every rank gets the same number of batches)."""
-        g = torch.Generator().manual_seed(_seed(self.cfg, epoch))
-        perm = torch.randperm(self.n, generator=g)
-        world = dist.world_size()
-        if world > 1:
-            total = self.per_rank * world
-            perm = torch.cat([perm, perm[: total - self.n]]) if total > self.n else perm
-            perm = perm[dist.rank()::world]
-        return perm
-
-    def batch(self, index: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gather and jitter a batch: (src, tgt) floats in [-1, 1] on the device."""
-        if self.resident:
-            index = index.to(self.device)
-            src, tgt = self.data.source[index], self.data.target[index]
-        else:
-            src = self.data.source[index].pin_memory().to(self.device, non_blocking=True)
-            tgt = self.data.target[index].pin_memory().to(self.device, non_blocking=True)
-        src, tgt = paired_jitter(src, tgt, self.cfg.data, generator)
-        if self.cfg.channels_last:
-            src, tgt = src.contiguous(memory_format=torch.channels_last), tgt.contiguous(
-                memory_format=torch.channels_last)
-        return src, tgt
-
-
-def _fits_on_device(nbytes: int, device: torch.device) -> bool:
-    if device.type != "cuda":
-        return True
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes < 0.4 * free
-
-
-def load_datasets(cfg: TrainConfig, progress: bool = True) -> tuple[PairedImages, PairedImages]:
-    """The train split and the fixed sample pairs (from the val split, else the first train pairs)."""
-    d, m = cfg.data, cfg.model
-    if not d.data_root:
-        raise ConfigError("no dataset given: pass --data DIR (a folder with train/ and optionally val/)")
-    kw = dict(direction=d.direction, input_nc=m.input_nc, output_nc=m.output_nc, preprocess=d.preprocess,
-              load_size=d.load_size, crop_size=d.crop_size, strict=d.strict, progress=progress)
-    train = PairedImages.load(d.data_root, d.train_split, max_items=d.max_items, **kw)
-    if train is None:
-        raise ConfigError(f"{d.data_root}: no '{d.train_split}' split (expected {d.data_root}/{d.train_split}/)")
-    if d.preprocess == "none":
-        h, w = train.size
-        mult = m.multiple
-        if h % mult or w % mult:
-            raise ConfigError(f"{d.data_root}: images are {w}x{h}, but {m.netG} with --preprocess none needs "
-                              f"sides that are multiples of {mult}")
-    samples = PairedImages.load(d.data_root, d.val_split, max_items=cfg.n_samples, **kw) if cfg.n_samples else None
-    if samples is None:
-        samples = train.subset(range(min(cfg.n_samples, len(train))))
-    return train, samples
-
-
 def build_nets(cfg: TrainConfig, device: torch.device) -> Nets:
     """Networks, optimisers and grad scaler, placed and wrapped for this process."""
     torch.manual_seed(cfg.seed)  # identical initial weights for a given seed
@@ -294,10 +222,10 @@ class Trainer:
         self.main = dist.rank() == 0
         self.show = progress and self.main
         if self.main:
-            _prepare_run_dir(self.run_dir)
+            prepare_run_dir(self.run_dir)
             save_json(cfg.to_dict(), self.run_dir / "config.json")
         train_data, self.samples = load_datasets(cfg, progress=self.show)
-        self.source = BatchSource(train_data, cfg, self.device)
+        self.source = BatchSource(train_data, cfg, self.device, dist.rank(), dist.world_size())
         self.nets = build_nets(cfg, self.device)
         self.state = Progress()
         self.loss_log = self.run_dir / "losses.jsonl"
@@ -355,7 +283,7 @@ class Trainer:
         if numbered:
             keep = self.run_dir / "checkpoints" / f"epoch_{self.state.epoch:04d}.pt"
             keep.parent.mkdir(exist_ok=True)
-            _link_or_copy(path, keep)
+            link_or_copy(path, keep)
         return path
 
     # ----- the loop -----------------------------------------------------------------------------
@@ -370,7 +298,7 @@ class Trainer:
                 for opt in (self.nets.opt_G, self.nets.opt_D):
                     for group in opt.param_groups:
                         group["lr"] = lr
-                order = self.source.order(epoch)
+                order = self.source.order(_seed(cfg, epoch))
                 data_gen = torch.Generator(device=self.device)
                 if self._resume_rng is not None:  # mid-epoch resume: continue the saved streams
                     data_gen.set_state(self._resume_rng["data"])
@@ -417,8 +345,7 @@ class Trainer:
         summary: dict[str, float] = {}
         try:
             for b in range(st.batch_in_epoch, total):
-                index = order[b * bs:(b + 1) * bs]
-                src, tgt = self.source.batch(index, data_gen)
+                src, tgt = self.source.batch(self.source.batch_index(order, b), data_gen)
                 losses = train_step(self.nets, src, tgt, cfg.gan_loss, cfg.lambda_l1, cfg.skip_nonfinite)
                 for k in sums:
                     sums[k] += losses[k]
@@ -516,34 +443,6 @@ def _tensorboard(run_dir: Path):
     return SummaryWriter(str(run_dir / "tensorboard"))
 
 
-def _prepare_run_dir(run_dir: Path) -> None:
-    """Create the run folder and check it is writable before any work is done."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"run folder {run_dir} is not writable: {e.strerror or e}") from None
-    remove_stale_temporaries(run_dir)
-    if (run_dir / "checkpoints").is_dir():
-        remove_stale_temporaries(run_dir / "checkpoints")
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """Keep a numbered checkpoint: a hard link to latest.pt (no second write) where possible."""
-    tmp = dst.with_name(f".{dst.name}.link.tmp")
-    try:
-        if tmp.exists():
-            tmp.unlink()
-        os.link(src, tmp)
-        os.replace(tmp, dst)
-    except OSError:
-        from .fileio import atomic_write_bytes
-
-        atomic_write_bytes(dst, src.read_bytes())
-
-
 def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     """Train a new run in ``cfg.out`` (which must not hold a checkpoint already); returns the run folder."""
     if (Path(cfg.out) / LATEST).exists() and dist.rank() == 0:
@@ -576,5 +475,5 @@ def config_from_checkpoint(path: str | os.PathLike) -> TrainConfig:
     return TrainConfig.from_dict(load_checkpoint(path)["config"])
 
 
-__all__ = ["train", "resume", "train_step", "lr_factor", "Trainer", "Nets", "build_nets", "BatchSource",
+__all__ = ["train", "resume", "train_step", "lr_factor", "Trainer", "Nets", "build_nets",
            "NonFiniteLoss"]
