@@ -176,6 +176,40 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----- bench ------------------------------------------------------------------------------------
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    _opt(p, "--batch-size", dest="batch_size", type=int, help="images per training step (1)")
+    _opt(p, "--crop-size", dest="crop_size", type=int, help="training image size (256)")
+    _opt(p, "--load-size", dest="load_size", type=int, help="resize before cropping (286)")
+    _opt(p, "--preprocess", choices=["resize_and_crop", "resize", "crop", "none"], help="jitter mode")
+    _opt(p, "--gan-loss", dest="gan_loss", choices=["vanilla", "lsgan", "hinge"], help="adversarial loss")
+    _opt(p, "--device", help="auto, cpu, cuda, cuda:N or mps (auto)")
+    _opt(p, "--precision", choices=["auto", "fp32", "bf16", "fp16"], help="as pix2pix train (auto = fp32)")
+    _opt(p, "--channels-last", dest="channels_last", action="store_const", const=True, help="NHWC memory format")
+    _opt(p, "--compile", action="store_const", const=True, help="torch.compile both networks")
+    _opt(p, "--config", metavar="FILE", help="JSON or YAML file of options")
+    _opt(p, "--preset", choices=["cityscapes", "facades", "maps", "edges2shoes", "edges2handbags", "night2day"])
+    p.add_argument("--steps", type=int, default=10, help="timed steps (10)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (3)")
+    p.add_argument("--infer-batch-size", type=int, default=None, help="inference batch (the training batch)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+
+
+@command("bench", _bench_args)
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time training steps and inference on synthetic data (no disk)."""
+    from .bench import bench, format_results
+    from .fileio import save_json
+
+    results = bench(build_train_config(args), steps=args.steps, warmup=args.warmup,
+                    infer_batch_size=args.infer_batch_size)
+    print(format_results(results))
+    if args.json:
+        save_json(results, args.json)
+    return 0
+
+
 # ----- entry point ------------------------------------------------------------------------------
 class _TqdmHandler(logging.Handler):
     """Log lines that do not tear progress bars; warnings are prefixed 'warning: '."""

@@ -17,6 +17,8 @@ import torch
 import torch.distributed as torch_dist
 import torch.nn as nn
 
+from .errors import ConfigError
+
 
 def launched() -> bool:
     """True when started by torchrun (or another launcher that sets WORLD_SIZE > 1)."""
@@ -65,6 +67,8 @@ def device_for_rank(device: torch.device) -> torch.device:
 def wrap(module: nn.Module, device: torch.device, sync_bn: bool) -> nn.parallel.DistributedDataParallel:
     """DDP-wrap ``module`` (converting BatchNorm to SyncBatchNorm first when ``sync_bn``)."""
     if sync_bn:
+        if device.type != "cuda":
+            raise ConfigError("--sync-bn needs CUDA GPUs: PyTorch's SyncBatchNorm has no CPU implementation")
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)

@@ -27,30 +27,36 @@ log = logging.getLogger("pix2pix")
 class BatchSource:
     """The train split on (or streamed to) ``device``; one rank's view of each epoch."""
 
-    def __init__(self, data: PairedImages, cfg: TrainConfig, device: torch.device, rank: int = 0, world: int = 1):
+    def __init__(self, data: PairedImages, cfg: TrainConfig, device: torch.device, rank: int = 0, world: int = 1,
+                 resident: bool | None = None):
+        """``resident``: keep the split on ``device`` (default: when it fits in 40% of free memory)."""
         self.cfg, self.device, self.n = cfg, device, len(data)
         self.rank, self.world = rank, world
         nbytes = data.source.numel() + data.target.numel()
-        self.resident = device.type == "cpu" or _fits_on_device(nbytes, device)
+        self.resident = _fits_on_device(nbytes, device) if resident is None else resident
         if self.resident:
             self.data = data.to(device)
         else:
-            log.info("dataset (%.1f GB) does not fit on %s; streaming batches from pinned memory",
-                     nbytes / 1e9, device)
-            self.data = PairedImages(data.source.pin_memory(), data.target.pin_memory(), data.names)
+            log.info("dataset (%.1f GB) stays in host memory; streaming batches to %s", nbytes / 1e9, device)
+            pin = device.type == "cuda"  # page-locked memory makes the copies asynchronous
+            self.data = PairedImages(data.source.pin_memory() if pin else data.source,
+                                     data.target.pin_memory() if pin else data.target, data.names)
         self.per_rank = math.ceil(self.n / world)
         self.batches_per_epoch = math.ceil(self.per_rank / cfg.batch_size)
 
     def order(self, seed: int) -> torch.Tensor:
         """This rank's sample indices for an epoch: one shuffle (from ``seed``) shared by all ranks,
-        padded by wrapping so every rank gets the same number of samples, then sharded."""
+        padded by wrapping so every rank gets the same number of samples, then sharded.
+
+        Returned on the device when the data lives there, so slicing batches needs no host copy
+        (a copy from pageable host memory would make the GPU stream synchronise every step)."""
         perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
         if self.world > 1:
             total = self.per_rank * self.world
             if total > self.n:
                 perm = torch.cat([perm, perm[: total - self.n]])
             perm = perm[self.rank::self.world]
-        return perm
+        return perm.to(self.device) if self.resident else perm
 
     def batch_index(self, order: torch.Tensor, b: int) -> torch.Tensor:
         bs = self.cfg.batch_size
@@ -59,11 +65,14 @@ class BatchSource:
     def batch(self, index: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Gather and jitter a batch: (src, tgt) floats in [-1, 1] on the device."""
         if self.resident:
-            index = index.to(self.device)
             src, tgt = self.data.source[index], self.data.target[index]
         else:
-            src = self.data.source[index].pin_memory().to(self.device, non_blocking=True)
-            tgt = self.data.target[index].pin_memory().to(self.device, non_blocking=True)
+            pin = self.device.type == "cuda"
+            src, tgt = self.data.source[index], self.data.target[index]
+            if pin:
+                src, tgt = src.pin_memory(), tgt.pin_memory()
+            src = src.to(self.device, non_blocking=pin)
+            tgt = tgt.to(self.device, non_blocking=pin)
         src, tgt = paired_jitter(src, tgt, self.cfg.data, generator)
         if self.cfg.channels_last:
             src = src.contiguous(memory_format=torch.channels_last)
@@ -73,7 +82,7 @@ class BatchSource:
 
 def _fits_on_device(nbytes: int, device: torch.device) -> bool:
     if device.type != "cuda":
-        return True
+        return True  # host memory (or unified memory on Apple silicon): it was decoded there already
     free, _ = torch.cuda.mem_get_info(device)
     return nbytes < 0.4 * free
 
