@@ -177,3 +177,25 @@ def test_checkpoint_loading_cannot_run_code(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="evil.pt: not a readable pix2pix checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_checkpoint_cadence(tmp_path, synthetic_root, monkeypatch):
+    import pix2pix.training as training
+
+    written = []
+    real_save = training.save_checkpoint
+
+    def spy(path, state):
+        written.append(state["epoch"])
+        return real_save(path, state)
+
+    monkeypatch.setattr(training, "save_checkpoint", spy)
+    cfg = tiny_config(synthetic_root, tmp_path / "run", epochs=5, save_every=2, latest_every=1000, max_items=4)
+    train(cfg, progress=False)
+    assert written == [2, 4, 5]  # numbered epochs and the end; no extra latest.pt within 1000 minutes
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "epoch_0002.pt", "epoch_0004.pt", "epoch_0005.pt"]
+    written.clear()
+    train(tiny_config(synthetic_root, tmp_path / "every", epochs=3, save_every=5, latest_every=0, max_items=4),
+          progress=False)
+    assert written == [1, 2, 3]

@@ -84,7 +84,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     _opt(t, "--channels-last", dest="channels_last", action="store_const", const=True, help="NHWC memory format")
     _opt(t, "--compile", action="store_const", const=True, help="torch.compile both networks")
     _opt(t, "--sync-bn", dest="sync_bn", action="store_const", const=True, help="SyncBatchNorm under torchrun")
-    _opt(t, "--save-every", dest="save_every", type=int, help="epochs between numbered checkpoints (5)")
+    _opt(t, "--save-every", dest="save_every", type=int, help="epochs between numbered checkpoints (20)")
+    _opt(t, "--latest-every", dest="latest_every", type=float,
+         help="minutes between latest.pt writes at epoch ends; 0 = every epoch (1)")
     _opt(t, "--sample-every", dest="sample_every", type=int, help="steps between sample grids (500)")
     _opt(t, "--log-every", dest="log_every", type=int, help="steps between loss read-backs (50)")
     _opt(t, "--n-samples", dest="n_samples", type=int, help="validation pairs per sample grid (4)")

@@ -142,7 +142,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     sync_bn: bool = False
-    save_every: int = 5  # epochs between numbered checkpoints (latest.pt is written every epoch)
+    save_every: int = 20  # epochs between numbered checkpoints in checkpoints/
+    latest_every: float = 1.0  # minutes: latest.pt at the end of an epoch if this long since the last
     sample_every: int = 500  # steps between sample grids
     log_every: int = 50  # steps between loss read-backs (progress bar, losses.jsonl)
     n_samples: int = 4  # fixed validation pairs in each sample grid
@@ -163,6 +164,7 @@ class TrainConfig:
         _check(self.save_every >= 1 and self.sample_every >= 1 and self.log_every >= 1,
                "save_every, sample_every and log_every must be >= 1")
         _check(self.n_samples >= 0, "n_samples must be >= 0")
+        _check(self.latest_every >= 0, "latest_every must be >= 0 (minutes; 0 = every epoch)")
         _check(self.time_limit is None or self.time_limit > 0, "time_limit must be positive (minutes)")
         size = self.data.image_size
         if size is not None:

@@ -44,7 +44,7 @@ from .models import build_discriminator, build_generator
 log = logging.getLogger("pix2pix")
 LOSS_NAMES = ("G_gan", "G_L1", "D_real", "D_fake")
 # Options that may differ when a run is resumed; anything else must match the checkpoint.
-RESUMABLE = {"epochs", "epochs_decay", "save_every", "sample_every", "log_every", "device", "time_limit",
+RESUMABLE = {"epochs", "epochs_decay", "save_every", "latest_every", "sample_every", "log_every", "device", "time_limit",
              "n_samples", "skip_nonfinite", "compile", "tensorboard"}
 
 
@@ -230,6 +230,7 @@ class Trainer:
         self.state = Progress()
         self.loss_log = self.run_dir / "losses.jsonl"
         self._resume_rng: dict[str, Any] | None = None
+        self._last_save = time.monotonic()
         if resume_state is not None:
             self._restore(resume_state)
         if self.main:
@@ -277,6 +278,7 @@ class Trainer:
 
     def save(self, data_gen: torch.Generator, numbered: bool = False) -> Path | None:
         state = self._state_dict(data_gen)  # collective under DDP: every rank takes part
+        self._last_save = time.monotonic()
         if not self.main:
             return None
         path = save_checkpoint(self.run_dir / LATEST, state)
@@ -313,8 +315,10 @@ class Trainer:
                 if st.batch_in_epoch == self.source.batches_per_epoch:  # the epoch is complete
                     st.epoch += 1
                     st.batch_in_epoch = 0
-                    done = st.epoch == cfg.total_epochs
-                    self.save(data_gen, numbered=st.epoch % cfg.save_every == 0 or done)
+                    numbered = st.epoch % cfg.save_every == 0 or st.epoch == cfg.total_epochs
+                    due = time.monotonic() - self._last_save >= 60 * cfg.latest_every
+                    if numbered or dist.any_true(due) or reason is not None:
+                        self.save(data_gen, numbered=numbered)
                 else:
                     self.save(data_gen)
                 if reason is not None:
