@@ -12,8 +12,10 @@
     with ``pix2pix train``'s defaults and once per extra setting given with --fast (e.g.
     "channels_last=True precision=bf16").
 
-Both use the same networks (unet_256 + 70x70 PatchGAN, the same FLOPs) and the same images.
-Prints a table and the speed-up ratios, and writes JSON (--json).
+Both use the same networks (unet_256 + 70x70 PatchGAN, the same FLOPs) and the same images. The
+settings are timed in interleaved rounds (a few steps each) and compared by their medians, so a
+machine whose speed drifts (shared VMs do) treats them alike. Prints a table of speed-ups and
+writes JSON (--json).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -85,56 +88,70 @@ def reference_step(G, D, opt_G, opt_D, src, tgt, lambda_l1=100.0):
     return loss_G.detach()  # read back only at print points, as the reference does
 
 
-def run_reference(files, cfg: TrainConfig, steps: int, warmup: int, workers: int) -> dict:
-    torch.manual_seed(0)
-    device = torch.device(cfg.device if cfg.device != "auto" else "cpu")
-    G, D = build_generator(cfg.model).to(device), build_discriminator(cfg.model).to(device)
-    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
-    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
-    loader = torch.utils.data.DataLoader(PerImagePillowPairs(files, cfg.data.direction), batch_size=1,
-                                         shuffle=True, num_workers=workers, persistent_workers=workers > 0)
-    it = iter(loader)
-    wait = model = 0.0
-    t_start = None
-    for i in range(warmup + steps):
-        if i == warmup:
-            t_start, wait, model = time.perf_counter(), 0.0, 0.0
-        t0 = time.perf_counter()
+class Reference:
+    """The reference design, set up once; ``run(k)`` times k steps and returns seconds per image."""
+
+    def __init__(self, files, cfg: TrainConfig, workers: int):
+        torch.manual_seed(0)
+        self.device = torch.device(cfg.device if cfg.device != "auto" else "cpu")
+        self.G = build_generator(cfg.model).to(self.device)
+        self.D = build_discriminator(cfg.model).to(self.device)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
+        self.loader = torch.utils.data.DataLoader(PerImagePillowPairs(files, cfg.data.direction), batch_size=1,
+                                                  shuffle=True, num_workers=workers,
+                                                  persistent_workers=workers > 0)
+        self.it = iter(self.loader)
+        self.model_s = self.wait_s = 0.0
+        self.images = 0
+
+    def _next(self):
         try:
-            src, tgt = next(it)
+            return next(self.it)
         except StopIteration:
-            it = iter(loader)
-            src, tgt = next(it)
-        t1 = time.perf_counter()
-        reference_step(G, D, opt_G, opt_D, src.to(device), tgt.to(device))
-        t2 = time.perf_counter()
-        wait, model = wait + (t1 - t0), model + (t2 - t1)
-    total = time.perf_counter() - t_start
-    return {"images_per_second": steps / total, "seconds_per_image": total / steps,
-            "model_seconds_per_image": model / steps, "data_wait_seconds_per_image": wait / steps}
+            self.it = iter(self.loader)
+            return next(self.it)
+
+    def run(self, k: int, record: bool = True) -> float:
+        t_start = time.perf_counter()
+        for _ in range(k):
+            t0 = time.perf_counter()
+            src, tgt = self._next()
+            t1 = time.perf_counter()
+            reference_step(self.G, self.D, self.opt_G, self.opt_D, src.to(self.device), tgt.to(self.device))
+            if record:
+                self.wait_s += t1 - t0
+                self.model_s += time.perf_counter() - t1
+        if record:
+            self.images += k
+        return (time.perf_counter() - t_start) / k
 
 
 # ----- (b) ours --------------------------------------------------------------------------------
-def run_ours(cfg: TrainConfig, steps: int, warmup: int) -> dict:
-    device = torch.device(cfg.device if cfg.device != "auto" else "cpu")
-    t0 = time.perf_counter()
-    train, _ = load_datasets(cfg, progress=False)
-    decode_s = time.perf_counter() - t0
-    source = BatchSource(train, cfg, device)
-    nets = build_nets(cfg, device)
-    order = source.order(0)
-    gen = torch.Generator(device=device).manual_seed(0)
-    t_start = None
-    for i in range(warmup + steps):
-        if i == warmup:
-            t_start = time.perf_counter()
-        b = i % source.batches_per_epoch
-        losses = train_step(nets, *source.batch(source.batch_index(order, b), gen), cfg.gan_loss, cfg.lambda_l1)
-    losses["G_L1"].item()
-    total = time.perf_counter() - t_start
-    images = steps * cfg.batch_size
-    return {"images_per_second": images / total, "seconds_per_image": total / images,
-            "decode_seconds_once": decode_s, "decoded_pairs": len(train), "precision": nets.precision}
+class Ours:
+    """Our design, set up once (decoding timed); ``run(k)`` times k steps, returns seconds per image."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        device = torch.device(cfg.device if cfg.device != "auto" else "cpu")
+        t0 = time.perf_counter()
+        train, _ = load_datasets(cfg, progress=False)
+        self.decode_s, self.decoded = time.perf_counter() - t0, len(train)
+        self.source = BatchSource(train, cfg, device)
+        self.nets = build_nets(cfg, device)
+        self.order = self.source.order(0)
+        self.gen = torch.Generator(device=device).manual_seed(0)
+        self.b = 0
+
+    def run(self, k: int, record: bool = True) -> float:
+        t_start = time.perf_counter()
+        for _ in range(k):
+            batch = self.source.batch(self.source.batch_index(self.order, self.b % self.source.batches_per_epoch),
+                                      self.gen)
+            losses = train_step(self.nets, *batch, self.cfg.gan_loss, self.cfg.lambda_l1)
+            self.b += 1
+        losses["G_L1"].item()
+        return (time.perf_counter() - t_start) / (k * self.cfg.batch_size)
 
 
 def synthetic_jpegs(folder: Path, n: int) -> Path:
@@ -162,7 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", help="dataset folder with train/ (default: synthetic JPEGs in a temp folder)")
     p.add_argument("--direction", default="BtoA")
     p.add_argument("--pairs", type=int, default=64, help="pairs to use (decoded once by ours)")
-    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--steps", type=int, default=5, help="steps per setting per round")
+    p.add_argument("--rounds", type=int, default=6, help="rounds; settings are interleaved within each")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--workers", type=int, default=4, help="reference DataLoader workers (its default: 4)")
     p.add_argument("--device", default="cpu")
@@ -181,24 +199,34 @@ def main(argv=None) -> int:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"device {args.device}, {len(files)} pairs from {args.data}", flush=True)
-    results = {"reference": run_reference(files, cfg, args.steps, args.warmup, args.workers)}
-    print(f"(a) reference design       {results['reference']['images_per_second']:.3f} img/s", flush=True)
-    settings = {"ours (train defaults)": {}}
-    settings.update({f"ours ({s})": parse_setting(s) for s in args.fast})
-    for name, extra in settings.items():
-        results[name] = run_ours(TrainConfig.from_flat({**base, **extra}), args.steps, args.warmup)
-        print(f"(b) {name:<24} {results[name]['images_per_second']:.3f} img/s", flush=True)
+    runners = {"reference": Reference(files, cfg, args.workers), "ours (train defaults)": Ours(cfg)}
+    for s in args.fast:
+        runners[f"ours ({s})"] = Ours(TrainConfig.from_flat({**base, **parse_setting(s)}))
+    for r in runners.values():
+        r.run(args.warmup, record=False)
+    # Interleave the settings round by round so drift in the machine's speed hits all of them alike.
+    per_round = {name: [] for name in runners}
+    for i in range(args.rounds):
+        for name, r in runners.items():
+            per_round[name].append(r.run(args.steps))
+        print(f"round {i + 1}/{args.rounds}: " + ", ".join(f"{n} {v[-1]:.3f} s/img" for n, v in per_round.items()),
+              flush=True)
 
-    ref = results["reference"]["images_per_second"]
-    print("\n| setting | img/s | s/img | speed-up vs reference |\n| --- | --- | --- | --- |")
-    for name, r in results.items():
-        print(f"| {name} | {r['images_per_second']:.3f} | {r['seconds_per_image']:.3f} | "
-              f"{r['images_per_second'] / ref:.2f}x |")
-    r = results["reference"]
-    print(f"\nreference: model step {r['model_seconds_per_image']:.3f} s/img, waiting for data "
-          f"{r['data_wait_seconds_per_image']:.3f} s/img")
-    o = results["ours (train defaults)"]
-    print(f"ours: decoding {o['decoded_pairs']} pairs once took {o['decode_seconds_once']:.2f} s")
+    ref = statistics.median(per_round["reference"])
+    print("\n| setting | s/img (median of rounds) | img/s | speed-up vs reference |\n| --- | --- | --- | --- |")
+    results = {}
+    for name, times in per_round.items():
+        med = statistics.median(times)
+        results[name] = {"seconds_per_image": med, "images_per_second": 1 / med, "speedup": ref / med,
+                         "rounds": times}
+        print(f"| {name} | {med:.3f} | {1 / med:.3f} | {ref / med:.2f}x |")
+    r = runners["reference"]
+    results["reference"].update(model_seconds_per_image=r.model_s / r.images,
+                                data_wait_seconds_per_image=r.wait_s / r.images)
+    print(f"\nreference: model step {r.model_s / r.images:.3f} s/img, waiting for data {r.wait_s / r.images:.3f} s/img")
+    o = runners["ours (train defaults)"]
+    results["ours (train defaults)"].update(decode_seconds_once=o.decode_s, decoded_pairs=o.decoded)
+    print(f"ours: decoding {o.decoded} pairs once took {o.decode_s:.2f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2) + "\n")
     if tmp is not None:
