@@ -288,7 +288,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     d.add_argument("--inputs", metavar="DIR", help="the model inputs by stem (label2photo: the label maps)")
     d.add_argument("--direction", choices=["AtoB", "BtoA"],
                    help="side of the pairs that is the model's input (photo2label AtoB, label2photo BtoA: "
-                        "the Cityscapes layout; the segmenter trains on AtoB = photos on side A)")
+                        "the Cityscapes layout; a checkpoint uses its own; --train-segmenter: AtoB = photos on A)")
     d.add_argument("--pred-suffix", default="", help="prediction files are NAME<suffix>.* (e.g. _fake_B)")
     d.add_argument("--target-suffix", default="", help="target files are NAME<suffix>.* (e.g. _real_B)")
     d.add_argument("--input-suffix", default="", help="input files are NAME<suffix>.* (e.g. _real_A)")
@@ -297,7 +297,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     o.add_argument("--json", metavar="FILE", help="write every figure, per class and per image, as JSON")
     o.add_argument("--report", metavar="DIR", help="write an HTML page with every image and its scores")
     m = p.add_argument_group("model")
-    m.add_argument("--segmenter", metavar="FILE", help="segmenter for label2photo (written by --train-segmenter)")
+    m.add_argument("--segmenter", metavar="FILE", help="label2photo's segmenter (with --train-segmenter: where to save it)")
     m.add_argument("--native-size", action="store_true", help="translate at each image's own size (padded)")
     m.add_argument("--paper-sampling", action="store_true", help="dropout and batch statistics on, as the paper")
     m.add_argument("--batch-size", type=int, default=8, help="images per forward pass / training batch (8)")

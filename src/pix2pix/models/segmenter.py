@@ -9,7 +9,7 @@ With width w and depth d (defaults 32 and 4) on a (B, 3, H, W) photo in [-1, 1]:
 
 DoubleConv = (Conv 3x3 -> BatchNorm -> ReLU) x 2; H and W must be multiples of 2**(depth+1).
 The stride-2 stem (as in FCN and ResNet stems) runs the U-Net at half resolution: about 4x less
-compute than a full-resolution U-Net of the same width (w 32, d 4: 7.9 M parameters, about 0.15 s
+compute than a full-resolution U-Net of the same width (w 32, d 4: 7.9 M parameters, about 0.17 s
 per 256x256 training image on 2 CPU cores), which is what makes training it on a CPU practical.
 Bilinear upsampling instead of transposed convolutions avoids checkerboard artefacts.
 """
