@@ -176,3 +176,15 @@ def test_train_segmenter_from_the_command_line(tmp_path, synthetic_root):
     assert seg.cfg.width == 4 and seg.info["images"] == 4 and seg.info["steps"] == 1
     assert main(["evaluate", "--train-segmenter", "--data", str(synthetic_root), "--segmenter", str(path),
                  "--size", "30"]) == 2
+
+
+def test_segmenter_time_budget_stops_early_with_a_usable_file(tmp_path, synthetic_root):
+    from pix2pix.models.segmenter import SegmenterConfig
+    from pix2pix.segmenter import Segmenter, SegmenterTraining, train_segmenter
+
+    path = tmp_path / "s.safetensors"
+    train_segmenter(synthetic_root, path, direction="BtoA", val_split=None, progress=False, device="cpu",
+                    arch=SegmenterConfig(width=4, depth=1, size=32),
+                    train=SegmenterTraining(epochs=50, batch_size=4, time_limit=1e-4))  # 6 ms
+    info = Segmenter.load(path).info
+    assert 1 <= info["steps"] < 50 * 4 and info["epochs_done"] < 50 and "val" not in info
