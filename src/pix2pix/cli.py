@@ -4,6 +4,8 @@
     pix2pix train --data datasets/facades --preset facades --out runs/facades
     pix2pix train --resume runs/facades --epochs 150
     pix2pix translate --checkpoint runs/facades --input photos/ --output out/ --side-by-side
+    pix2pix show --data datasets/facades --augmented --out pairs.png
+    pix2pix evaluate --checkpoint runs/cityscapes --data datasets/cityscapes --task label2photo --segmenter seg.safetensors
 
 Every problem with the user's input is reported as one line ``error: ...`` (exit status 2).
 """
@@ -147,6 +149,9 @@ def _translate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (8)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
+    p.add_argument("--report", action="store_true",
+                   help="also write OUTPUT/index.html: input | output | target per image, with scores where a "
+                        "target exists (--paired)")
 
 
 @command("translate", _translate_args)
@@ -160,6 +165,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
                              native_size=args.native_size, strict=args.strict)
     log.info("translated %d images into %s%s", report.written, args.output,
              f"; skipped {len(report.skipped)} unreadable" if report.skipped else "")
+    if args.report:
+        from .report import write_translate_report
+
+        log.info("report: %s", write_translate_report(args.output, items, report, translator, args.side_by_side))
     return 0
 
 
@@ -209,6 +218,142 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(format_results(results))
     if args.json:
         save_json(results, args.json)
+    return 0
+
+
+# ----- show -------------------------------------------------------------------------------------
+def _show_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (train/ val/ ... in either layout)")
+    p.add_argument("--split", default="train", help="split to show (train)")
+    p.add_argument("--n", type=int, default=16, help="pairs to show, spread evenly over the split (16)")
+    p.add_argument("--augmented", action="store_true",
+                   help="show the pairs after the training jitter: A' | B' | 50%% blend, to check alignment")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="where to write the grid")
+    p.add_argument("--columns", type=int, default=None, help="pairs per row (about sqrt(n))")
+    p.add_argument("--seed", type=int, default=0, help="seed of the jitter with --augmented (0)")
+    p.add_argument("--config", metavar="FILE", help="take the jitter settings from this JSON/YAML (a run's config.json)")
+    _opt(p, "--preset", choices=["cityscapes", "facades", "maps", "edges2shoes", "edges2handbags", "night2day"],
+         help="take the jitter settings from a paper preset")
+    _opt(p, "--load-size", dest="load_size", type=int, help="resize to this before cropping (286)")
+    _opt(p, "--crop-size", dest="crop_size", type=int, help="random crop size (256)")
+    _opt(p, "--preprocess", choices=["resize_and_crop", "resize", "crop", "none"], help="jitter mode")
+    _opt(p, "--no-flip", dest="flip", action="store_const", const=False, help="no random horizontal flips")
+
+
+def _data_config(args: argparse.Namespace):
+    """The jitter settings: defaults < --preset < --config file < explicit options (data fields only,
+    so no model constraint applies)."""
+    import dataclasses
+
+    from .config import DataConfig, load_config_file, preset_overrides
+
+    flat: dict[str, Any] = {}
+    if getattr(args, "preset", None):
+        flat.update(preset_overrides(args.preset))
+    if getattr(args, "config", None):
+        from_file = load_config_file(args.config)
+        if "preset" in from_file:
+            flat.update(preset_overrides(from_file.pop("preset")))
+        flat.update(from_file)
+    flat.update({k: getattr(args, k) for k in ("load_size", "crop_size", "preprocess", "flip") if hasattr(args, k)})
+    names = {f.name for f in dataclasses.fields(DataConfig)}
+    return DataConfig(**{k: v for k, v in flat.items() if k in names})
+
+
+@command("show", _show_args)
+def cmd_show(args: argparse.Namespace) -> int:
+    """Write a grid of a dataset's pairs (A | B), optionally as the training jitter makes them."""
+    from .fileio import save_image
+    from .visualize import show_pairs
+
+    image = show_pairs(args.data, args.split, args.n, augmented=args.augmented, data=_data_config(args),
+                       seed=args.seed, columns=args.columns)
+    save_image(image, args.out)
+    log.info("wrote %s (%dx%d)", args.out, image.width, image.height)
+    return 0
+
+
+# ----- evaluate ---------------------------------------------------------------------------------
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", choices=["photo2label", "label2photo", "generic"],
+                   help="photo2label (label accuracy, IoU), label2photo (FCN-score with --segmenter), generic")
+    w = p.add_argument_group("what to score (one of)")
+    w.add_argument("--checkpoint", help="translate --data's --split with this model and score the results")
+    w.add_argument("--predictions", metavar="DIR", help="score existing images, matched to --targets by file stem")
+    d = p.add_argument_group("data")
+    d.add_argument("--data", metavar="DIR", help="dataset folder (with --checkpoint or --train-segmenter)")
+    d.add_argument("--split", default=None, help="split to score (val), or to train the segmenter on (train)")
+    d.add_argument("--targets", metavar="DIR", help="target images (or, with --paired, a dataset split folder)")
+    d.add_argument("--paired", action="store_true", help="--targets is a split in pair layout (AB files or A/ B/)")
+    d.add_argument("--inputs", metavar="DIR", help="the model inputs by stem (label2photo: the label maps)")
+    d.add_argument("--direction", choices=["AtoB", "BtoA"],
+                   help="side of the pairs that is the model's input (photo2label AtoB, label2photo BtoA: "
+                        "the Cityscapes layout; a checkpoint uses its own; --train-segmenter: AtoB = photos on A)")
+    d.add_argument("--pred-suffix", default="", help="prediction files are NAME<suffix>.* (e.g. _fake_B)")
+    d.add_argument("--target-suffix", default="", help="target files are NAME<suffix>.* (e.g. _real_B)")
+    d.add_argument("--input-suffix", default="", help="input files are NAME<suffix>.* (e.g. _real_A)")
+    d.add_argument("--max-items", type=int, default=None, help="score only the first N images")
+    o = p.add_argument_group("output")
+    o.add_argument("--json", metavar="FILE", help="write every figure, per class and per image, as JSON")
+    o.add_argument("--report", metavar="DIR", help="write an HTML page with every image and its scores")
+    m = p.add_argument_group("model")
+    m.add_argument("--segmenter", metavar="FILE", help="label2photo's segmenter (with --train-segmenter: where to save it)")
+    m.add_argument("--native-size", action="store_true", help="translate at each image's own size (padded)")
+    m.add_argument("--paper-sampling", action="store_true", help="dropout and batch statistics on, as the paper")
+    m.add_argument("--batch-size", type=int, default=8, help="images per forward pass / training batch (8)")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    s = p.add_argument_group("segmenter training (--train-segmenter --data DIR --segmenter FILE)")
+    s.add_argument("--train-segmenter", action="store_true",
+                   help="train the label2photo segmenter on the real photos of --data --split (train)")
+    s.add_argument("--val-split", default="val", help="split whose real photos score the segmenter (val)")
+    s.add_argument("--epochs", type=int, default=30, help="segmenter epochs (30)")
+    s.add_argument("--time-limit", type=float, default=None, help="stop segmenter training after this many minutes")
+    s.add_argument("--size", type=int, default=256, help="segmenter input size; photos are resized to it (256)")
+    s.add_argument("--width", type=int, default=32, help="segmenter U-Net base width (32)")
+    s.add_argument("--depth", type=int, default=4, help="segmenter U-Net depth (4)")
+    s.add_argument("--lr", type=float, default=1e-3, help="segmenter AdamW learning rate (1e-3)")
+    s.add_argument("--seed", type=int, default=0, help="segmenter seed (0)")
+
+
+@command("evaluate", _evaluate_args)
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score translations: the paper's Cityscapes metrics, PSNR / SSIM / L1; train the segmenter."""
+    if args.train_segmenter:
+        return _train_segmenter(args)
+    from .evaluation import evaluate_files, format_results
+
+    results = evaluate_files(
+        args.task, checkpoint=args.checkpoint, data=args.data, split=args.split or "val",
+        predictions=args.predictions, targets=args.targets, paired=args.paired, inputs=args.inputs,
+        direction=args.direction, pred_suffix=args.pred_suffix, target_suffix=args.target_suffix,
+        input_suffix=args.input_suffix, segmenter=args.segmenter, report_dir=args.report, json_path=args.json,
+        max_items=args.max_items, native_size=args.native_size, paper_sampling=args.paper_sampling,
+        batch_size=args.batch_size, device=args.device)
+    print(format_results(results))
+    for written in (args.json, args.report and f"{args.report}/index.html"):
+        if written:
+            log.info("wrote %s", written)
+    return 0
+
+
+def _train_segmenter(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .models.segmenter import SegmenterConfig
+    from .segmenter import SegmenterTraining, train_segmenter
+
+    if not args.data or not args.segmenter:
+        raise ConfigError("--train-segmenter needs --data DIR (paired photos and label maps) and "
+                          "--segmenter FILE (where to save it)")
+    try:
+        arch = SegmenterConfig(width=args.width, depth=args.depth, size=args.size)
+    except ValueError as e:
+        raise ConfigError(f"segmenter: {e}") from None
+    train = SegmenterTraining(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                              time_limit=args.time_limit, seed=args.seed)
+    seg = train_segmenter(args.data, args.segmenter, split=args.split or "train", val_split=args.val_split or None,
+                          direction=args.direction or "AtoB", arch=arch, train=train, max_items=args.max_items,
+                          device=args.device)
+    log.info("segmenter saved to %s", seg.path)
     return 0
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -293,6 +294,7 @@ class Trainer:
         cfg, st = self.cfg, self.state
         start_time = time.monotonic()
         tb = _tensorboard(self.run_dir) if cfg.tensorboard and self.main else None
+        self._tb = tb  # sample grids go to TensorBoard too
         with _StopFlag() as stop:
             while st.epoch < cfg.total_epochs:
                 epoch = st.epoch
@@ -420,6 +422,7 @@ class Trainer:
 
     @torch.no_grad()
     def _write_samples(self) -> Path | None:
+        """Sample grid of the fixed pairs, then the run page (curves.png + index.html) refreshed."""
         if len(self.samples) == 0:
             return None
         from .visualize import sample_grid
@@ -435,7 +438,13 @@ class Trainer:
         folder = self.run_dir / "samples"
         folder.mkdir(exist_ok=True)
         path = folder / f"step_{self.state.step:08d}.png"
-        save_image(sample_grid(src, out, tgt), path)
+        grid = sample_grid(src, out, tgt)
+        save_image(grid, path)
+        if getattr(self, "_tb", None) is not None:
+            self._tb.add_image("samples", np.asarray(grid), self.state.step, dataformats="HWC")
+        from .report import refresh_run_report
+
+        refresh_run_report(self.run_dir)
         return path
 
 
