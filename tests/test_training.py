@@ -199,3 +199,13 @@ def test_checkpoint_cadence(tmp_path, synthetic_root, monkeypatch):
     train(tiny_config(synthetic_root, tmp_path / "every", epochs=3, save_every=5, latest_every=0, max_items=4),
           progress=False)
     assert written == [1, 2, 3]
+
+
+def test_sample_grids_follow_sample_every_without_duplicates(tmp_path, synthetic_root):
+    train(tiny_config(synthetic_root, tmp_path / "a", epochs=2, max_items=4, sample_every=2), progress=False)
+    assert sorted(p.name for p in (tmp_path / "a" / "samples").glob("*.png")) == [
+        "step_00000002.png", "step_00000004.png"]
+    train(tiny_config(synthetic_root, tmp_path / "b", epochs=2, max_items=4, sample_every=3), progress=False)
+    # step 3 from --sample-every, step 4 because every finished run ends with a grid
+    assert sorted(p.name for p in (tmp_path / "b" / "samples").glob("*.png")) == [
+        "step_00000003.png", "step_00000004.png"]

@@ -330,7 +330,7 @@ class Trainer:
                                     reason, epoch + 1, st.step, self.run_dir / LATEST, self.run_dir)
                     break
             else:
-                if self.main:
+                if self.main and st.step % cfg.sample_every != 0:  # else the loop just wrote this step's
                     self._write_samples()
         if tb is not None:
             tb.close()
