@@ -209,3 +209,18 @@ def test_sample_grids_follow_sample_every_without_duplicates(tmp_path, synthetic
     # step 3 from --sample-every, step 4 because every finished run ends with a grid
     assert sorted(p.name for p in (tmp_path / "b" / "samples").glob("*.png")) == [
         "step_00000003.png", "step_00000004.png"]
+
+
+def test_l1_alone_leaves_the_discriminator_untouched(tmp_path, synthetic_root):
+    cfg = tiny_config(synthetic_root, tmp_path / "run", lambda_gan=0.0, max_items=4)
+    train(cfg, progress=False)
+    state = load_checkpoint(tmp_path / "run")
+    torch.manual_seed(cfg.seed)
+    from pix2pix.models import build_discriminator, build_generator
+
+    build_generator(cfg.model)  # same draw order as build_nets: G first, then D
+    fresh_D = build_discriminator(cfg.model).state_dict()
+    assert all(torch.equal(state["discriminator"][k], fresh_D[k]) for k in fresh_D)  # never updated
+    assert state["opt_D"]["state"] == {}
+    rows = [json.loads(x) for x in (tmp_path / "run" / "losses.jsonl").read_text().splitlines()]
+    assert all(r["D_real"] == 0 and r["G_gan"] == 0 and r["G_L1"] > 0 for r in rows)

@@ -54,7 +54,7 @@ def count_step_flops(cfg: TrainConfig, device: torch.device) -> int:
     source = BatchSource(synthetic_pairs(cfg, cfg.batch_size), cfg, device)
     src, tgt = source.batch(source.order(0)[: cfg.batch_size], torch.Generator(device=device).manual_seed(0))
     with FlopCounterMode(display=False) as counter:
-        train_step(nets, src, tgt, cfg.gan_loss, cfg.lambda_l1)
+        train_step(nets, src, tgt, cfg.gan_loss, cfg.lambda_l1, lambda_gan=cfg.lambda_gan)
     return int(counter.get_total_flops())
 
 
@@ -81,7 +81,7 @@ def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3, infer_batch_size: 
     def step(i: int) -> dict[str, torch.Tensor]:
         b = i % source.batches_per_epoch
         src, tgt = source.batch(source.batch_index(order, b), gen)
-        return train_step(nets, src, tgt, cfg.gan_loss, cfg.lambda_l1)
+        return train_step(nets, src, tgt, cfg.gan_loss, cfg.lambda_l1, lambda_gan=cfg.lambda_gan)
 
     for i in range(warmup):
         step(i)

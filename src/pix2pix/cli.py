@@ -81,6 +81,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     _opt(t, "--beta1", type=float, help="Adam beta1 (0.5)")
     _opt(t, "--gan-loss", dest="gan_loss", choices=["vanilla", "lsgan", "hinge"], help="adversarial loss")
     _opt(t, "--lambda-l1", dest="lambda_l1", type=float, help="weight of the L1 term (100)")
+    _opt(t, "--lambda-gan", dest="lambda_gan", type=float,
+         help="weight of the cGAN term (1); 0 = L1 alone, the paper's ablation (no discriminator)")
     _opt(t, "--seed", type=int, help="random seed (0)")
     _opt(t, "--device", help="auto, cpu, cuda, cuda:N or mps (auto)")
     _opt(t, "--precision", choices=["auto", "fp32", "bf16", "fp16"], help="autocast precision (auto = fp32)")

@@ -136,6 +136,7 @@ class TrainConfig:
     beta2: float = 0.999
     gan_loss: str = "vanilla"
     lambda_l1: float = 100.0
+    lambda_gan: float = 1.0  # weight of the cGAN term; 0 = L1 alone (the paper's ablation, no D)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -159,7 +160,8 @@ class TrainConfig:
         _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.lr > 0, "lr must be positive")
-        _check(self.lambda_l1 >= 0, "lambda_l1 must be >= 0")
+        _check(self.lambda_l1 >= 0 and self.lambda_gan >= 0, "lambda_l1 and lambda_gan must be >= 0")
+        _check(self.lambda_l1 > 0 or self.lambda_gan > 0, "lambda_l1 and lambda_gan cannot both be 0")
         _check(self.lr_step >= 1, "lr_step must be >= 1")
         _check(self.save_every >= 1 and self.sample_every >= 1 and self.log_every >= 1,
                "save_every, sample_every and log_every must be >= 1")

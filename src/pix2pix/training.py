@@ -71,36 +71,42 @@ class Nets:
 
 
 def train_step(nets: Nets, src: torch.Tensor, tgt: torch.Tensor, gan_loss: str, lambda_l1: float,
-               skip_nonfinite: bool = False) -> dict[str, torch.Tensor]:
+               skip_nonfinite: bool = False, lambda_gan: float = 1.0) -> dict[str, torch.Tensor]:
     """One step of D, then one of G, on a batch; returns the detached losses (no host sync).
 
     src: (B, input_nc, H, W), tgt: (B, output_nc, H, W), floats in [-1, 1] on ``nets.device``.
     With ``skip_nonfinite`` a step whose loss is NaN/inf is not applied (this costs a sync) and
-    the returned dict has ``skipped`` = 1.
+    the returned dict has ``skipped`` = 1. ``lambda_gan`` = 0 trains G with L1 alone (the paper's
+    ablation): D is then neither run nor updated, and its losses are reported as 0.
     """
     skipped = torch.zeros((), device=src.device)
+    zero = torch.zeros((), device=src.device)
     stepped = False
     with autocast(nets.device, nets.precision):
         fake = nets.G(src)  # G(x)
-        # D: maximise log D(x, y) + log(1 - D(x, G(x))); G(x) detached so no gradient reaches G.
-        logits_real = nets.D(torch.cat([src, tgt], dim=1))
-        logits_fake = nets.D(torch.cat([src, fake.detach()], dim=1))
-        d_real, d_fake = discriminator_losses(gan_loss, logits_real, logits_fake)
-        loss_D = 0.5 * (d_real + d_fake)  # halved, as in the paper, to slow D relative to G
-    nets.opt_D.zero_grad(set_to_none=True)
-    if skip_nonfinite and not torch.isfinite(loss_D):
-        skipped += 1
-    else:
-        nets.scaler.scale(loss_D).backward()
-        nets.scaler.step(nets.opt_D)
-        stepped = True
+    d_real = d_fake = zero
+    if lambda_gan > 0:
+        with autocast(nets.device, nets.precision):
+            # D: maximise log D(x, y) + log(1 - D(x, G(x))); G(x) detached so no gradient reaches G.
+            logits_real = nets.D(torch.cat([src, tgt], dim=1))
+            logits_fake = nets.D(torch.cat([src, fake.detach()], dim=1))
+            d_real, d_fake = discriminator_losses(gan_loss, logits_real, logits_fake)
+            loss_D = 0.5 * (d_real + d_fake)  # halved, as in the paper, to slow D relative to G
+        nets.opt_D.zero_grad(set_to_none=True)
+        if skip_nonfinite and not torch.isfinite(loss_D):
+            skipped += 1
+        else:
+            nets.scaler.scale(loss_D).backward()
+            nets.scaler.step(nets.opt_D)
+            stepped = True
 
     # G: fool the updated D and stay close to the target: L_cGAN + lambda * L_L1.
     nets.D_for_G.requires_grad_(False)
     with autocast(nets.device, nets.precision):
-        g_gan = generator_adversarial_loss(gan_loss, nets.D_for_G(torch.cat([src, fake], dim=1)))
+        g_gan = generator_adversarial_loss(gan_loss, nets.D_for_G(torch.cat([src, fake], dim=1))) \
+            if lambda_gan > 0 else zero
         g_l1 = l1_loss(fake.float(), tgt)
-        loss_G = g_gan + lambda_l1 * g_l1
+        loss_G = lambda_gan * g_gan + lambda_l1 * g_l1
     nets.opt_G.zero_grad(set_to_none=True)
     if skip_nonfinite and not torch.isfinite(loss_G):
         skipped += 1
@@ -352,7 +358,8 @@ class Trainer:
         try:
             for b in range(st.batch_in_epoch, total):
                 src, tgt = self.source.batch(self.source.batch_index(order, b), data_gen)
-                losses = train_step(self.nets, src, tgt, cfg.gan_loss, cfg.lambda_l1, cfg.skip_nonfinite)
+                losses = train_step(self.nets, src, tgt, cfg.gan_loss, cfg.lambda_l1, cfg.skip_nonfinite,
+                                    cfg.lambda_gan)
                 for k in sums:
                     sums[k] += losses[k]
                 count += 1
