@@ -140,7 +140,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ----- translate --------------------------------------------------------------------------------
 def _translate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
+    p.add_argument("--checkpoint", required=True,
+                   help="run folder, checkpoint file, or exported .safetensors / .onnx / .pt2 / .ts file")
     p.add_argument("--input", required=True, nargs="+", metavar="FILE|DIR|GLOB", help="images to translate")
     p.add_argument("--output", required=True, metavar="DIR", help="folder for the results (STEM.png each)")
     p.add_argument("--side-by-side", action="store_true", help="write input | output (| target)")
@@ -161,7 +162,8 @@ def _translate_args(p: argparse.ArgumentParser) -> None:
 def cmd_translate(args: argparse.Namespace) -> int:
     from .inference import collect_inputs, load, translate_files
 
-    translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling)
+    # without --paper-sampling an exported program keeps the mode it was exported in
+    translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None)
     translator.batch_size = args.batch_size
     items = collect_inputs(args.input, paired=args.paired)
     report = translate_files(translator, items, args.output, side_by_side=args.side_by_side,

@@ -19,3 +19,14 @@ class DataError(Pix2PixError):
 
 class CheckpointError(Pix2PixError):
     """A checkpoint or exported model cannot be read or does not match the code."""
+
+
+class ExportError(Pix2PixError):
+    """An exported model does not reproduce the PyTorch model it was exported from."""
+
+
+def missing_extra(feature: str, extra: str, error: ImportError) -> ConfigError:
+    """The error for a feature whose optional dependencies are not installed (one line, with the fix)."""
+    name = getattr(error, "name", None) or str(error)
+    return ConfigError(f"{feature} needs the '{extra}' extra ({name} is not installed): "
+                       f"pip install 'pix2pix[{extra}]' (in a checkout: pip install -e '.[{extra}]')")

@@ -14,6 +14,10 @@ multiple of 2**depth, translated at its own resolution, and cropped back (no res
 Modes: eval mode by default (dropout off, batch-norm running statistics) so the same input always
 gives the same output. ``paper_sampling=True`` keeps dropout on and normalises with the statistics of
 the test batch itself, as the paper does at test time; outputs then vary from call to call.
+
+Model files: ``load()`` opens a run folder, a training checkpoint, or an exported ``.safetensors``,
+``.onnx``, ``.pt2`` or ``.ts`` file (see ``backends.py``). The Translator only needs a callable
+generator and the config, so every kind goes through the same resizing, padding and batching.
 """
 
 from __future__ import annotations
@@ -23,22 +27,21 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, Union, overload
+from typing import Any, Callable, Sequence, Union, overload
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import load_checkpoint, load_weights, resolve_checkpoint
+from .backends import Opened, open_model
 from .config import TrainConfig
 from .data.augment import resize
 from .data.images import is_image_file, open_image
 from .data.pairs import PairFile, pairs_in_folder, read_pair
 from .devices import resolve_device
-from .errors import DataError
+from .errors import CheckpointError, ConfigError, DataError
 from .fileio import save_image
-from .models import build_generator
 from .visualize import image_to_tensor, side_by_side as side_by_side_image, tensor_to_image
 
 log = logging.getLogger("pix2pix")
@@ -47,27 +50,71 @@ ImageLike = Union[Image.Image, torch.Tensor]
 
 
 class Translator:
-    """Wraps a generator with its config; call it on PIL images or tensors."""
+    """Wraps a generator with its config; call it on PIL images or tensors.
 
-    def __init__(self, generator: nn.Module, config: TrainConfig, device: torch.device | str = "cpu",
-                 paper_sampling: bool = False, batch_size: int = 8):
+    ``generator`` is any callable (B, input_nc, H, W) -> (B, output_nc, H, W) on floats in [-1, 1]
+    with H, W multiples of ``2 ** depth``: an ``nn.Module`` (weights from a checkpoint or safetensors
+    file; its mode is set here) or an exported :class:`~pix2pix.backends.Program` (ONNX, TorchScript,
+    torch.export), whose mode was fixed when it was exported.
+    """
+
+    def __init__(self, generator: Callable[[torch.Tensor], torch.Tensor], config: TrainConfig,
+                 device: torch.device | str = "cpu", paper_sampling: bool = False, batch_size: int = 8,
+                 kind: str = "checkpoint", meta: dict[str, Any] | None = None):
         self.config = config
         self.device = torch.device(device)
-        self.generator = generator.to(self.device)
-        self.paper_sampling = paper_sampling
         self.batch_size = batch_size
-        self._set_mode()
+        self.kind = kind  # "checkpoint", "safetensors", "onnx", "torch-export", "torchscript"
+        self.meta = meta or {}
+        if isinstance(generator, nn.Module):
+            self.generator = generator.to(self.device)
+            self.paper_sampling = paper_sampling
+            self._set_mode()
+        else:
+            self.generator = generator
+            self.paper_sampling = bool(getattr(generator, "paper_sampling", paper_sampling))
+            if paper_sampling != self.paper_sampling:
+                raise ConfigError(_fixed_mode_message(self.paper_sampling))
 
     # ----- construction -------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto", paper_sampling: bool = False,
                         batch_size: int = 8) -> "Translator":
         """From a training checkpoint file or a run folder (its latest checkpoint)."""
-        state = load_checkpoint(path, map_location="cpu")
-        cfg = TrainConfig.from_dict(state["config"])
-        g = build_generator(cfg.model)
-        load_weights(g, state["generator"], "generator", resolve_checkpoint(path))
-        return cls(g, cfg, resolve_device(device), paper_sampling, batch_size)
+        opened = open_model(Path(path), resolve_device(device))
+        if opened.kind != "checkpoint":
+            raise CheckpointError(f"{path}: a {opened.kind} file, not a training checkpoint; use pix2pix.load()")
+        return cls._from_opened(opened, paper_sampling, batch_size)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: str = "auto", paper_sampling: bool = False,
+                        batch_size: int = 8) -> "Translator":
+        """From an exported ``.safetensors`` file (generator weights + config; no training state)."""
+        if Path(path).suffix.lower() != ".safetensors":
+            raise CheckpointError(f"{path}: from_pretrained reads .safetensors files (pix2pix export "
+                                  "--format safetensors); pix2pix.load() opens every other kind")
+        return cls._from_opened(open_model(Path(path), resolve_device(device)), paper_sampling, batch_size)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, device: str = "auto", paper_sampling: bool | None = None,
+                  batch_size: int = 8) -> "Translator":
+        """From any model file: run folder, checkpoint, ``.safetensors``, ``.onnx``, ``.pt2``, ``.ts``.
+
+        ``paper_sampling=None`` means the file's own mode (eval for weights). Exported programs
+        cannot change mode: asking for the other one is a :class:`ConfigError` naming the file.
+        """
+        opened = open_model(Path(path), resolve_device(device))
+        try:
+            return cls._from_opened(opened, paper_sampling, batch_size)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    @classmethod
+    def _from_opened(cls, opened: Opened, paper_sampling: bool | None, batch_size: int) -> "Translator":
+        g = opened.generator
+        if paper_sampling is None:
+            paper_sampling = bool(getattr(g, "paper_sampling", False))
+        return cls(g, opened.config, opened.device, paper_sampling, batch_size, opened.kind, opened.meta)
 
     # ----- properties ---------------------------------------------------------------------------
     @property
@@ -169,9 +216,17 @@ def _resize_one(t: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     return resize((t[None] + 1) * 127.5, size)[0] / 127.5 - 1
 
 
-def load(path: str | os.PathLike, device: str = "auto", paper_sampling: bool = False) -> Translator:
-    """Open any trained model as a :class:`Translator`: a run folder or training checkpoint."""
-    return Translator.from_checkpoint(Path(path), device=device, paper_sampling=paper_sampling)
+def load(path: str | os.PathLike, device: str = "auto", paper_sampling: bool | None = None) -> Translator:
+    """Open any trained model as a :class:`Translator`: a run folder, a training checkpoint, or an
+    exported ``.safetensors`` / ``.onnx`` / ``.pt2`` / ``.ts`` file (``pix2pix export``)."""
+    return Translator.from_file(Path(path), device=device, paper_sampling=paper_sampling)
+
+
+def _fixed_mode_message(paper_sampling: bool) -> str:
+    mode = "with --paper-sampling" if paper_sampling else "in eval mode"
+    other = "without" if paper_sampling else "with"
+    return (f"this program was exported {mode} and its mode is fixed in the file; export again {other} "
+            "--paper-sampling, or use the checkpoint or .safetensors file, which can run either way")
 
 
 # ----- files in, files out (pix2pix translate) --------------------------------------------------
