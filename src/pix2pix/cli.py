@@ -362,6 +362,39 @@ def _train_segmenter(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----- export -----------------------------------------------------------------------------------
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="run folder, checkpoint file, or a .safetensors export")
+    p.add_argument("--format", dest="formats", nargs="+", action="extend", default=[], metavar="FORMAT",
+                   choices=["safetensors", "torchscript", "torch-export", "onnx", "all"],
+                   help="safetensors, torchscript (.ts), torch-export (.pt2), onnx, or all; several allowed "
+                        "(optional when --output ends in one of those suffixes)")
+    p.add_argument("--output", required=True, metavar="FILE|DIR",
+                   help="a file (model.onnx, model.ts, ...) for one format, or a folder that receives "
+                        "generator[-paper][-fp16].SUFFIX per format")
+    p.add_argument("--paper-sampling", action="store_true",
+                   help="export the paper's test-time behaviour (dropout on, batch statistics) instead of eval mode")
+    p.add_argument("--half", action="store_true", help="fp16 weights (onnx, safetensors); the cost is reported")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="largest allowed difference from PyTorch (1e-3; 2e-2 with --half)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (the exporter's default)")
+    p.add_argument("--json", metavar="FILE", help="also write the verification results as JSON")
+
+
+@command("export", _export_args)
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export the generator to safetensors, TorchScript, torch.export or ONNX, verified against PyTorch."""
+    from .export import export_model, format_results
+    from .fileio import save_json
+
+    results = export_model(args.checkpoint, args.formats, args.output, paper_sampling=args.paper_sampling,
+                           half=args.half, tolerance=args.tolerance, opset=args.opset)
+    print(format_results(results))
+    if args.json:
+        save_json([r.to_dict() for r in results], args.json)
+    return 0
+
+
 # ----- entry point ------------------------------------------------------------------------------
 class _TqdmHandler(logging.Handler):
     """Log lines that do not tear progress bars; warnings are prefixed 'warning: '."""
