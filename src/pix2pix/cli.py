@@ -4,6 +4,8 @@
     pix2pix train --data datasets/facades --preset facades --out runs/facades
     pix2pix train --resume runs/facades --epochs 150
     pix2pix translate --checkpoint runs/facades --input photos/ --output out/ --side-by-side
+    pix2pix export --checkpoint runs/facades --format onnx torchscript --output export/
+    pix2pix serve --checkpoint runs/facades --port 8000
     pix2pix show --data datasets/facades --augmented --out pairs.png
     pix2pix evaluate --checkpoint runs/cityscapes --data datasets/cityscapes --task label2photo --segmenter seg.safetensors
 
@@ -392,6 +394,32 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(format_results(results))
     if args.json:
         save_json([r.to_dict() for r in results], args.json)
+    return 0
+
+
+# ----- serve ------------------------------------------------------------------------------------
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True,
+                   help="run folder, checkpoint file, or exported .safetensors / .onnx / .pt2 / .ts file")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (8000)")
+    p.add_argument("--max-bytes", type=int, default=20 * 2**20, help="largest request body in bytes (20 MiB)")
+    p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image in pixels (4096 x 4096)")
+    p.add_argument("--max-batch", type=int, default=8, help="requests that may share one forward pass (8)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--paper-sampling", action="store_true",
+                   help="dropout and batch statistics on, as the paper (each request then runs alone)")
+
+
+@command("serve", _serve_args)
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the model over HTTP: POST /translate, GET /health, GET /info, and a web page at /."""
+    from .inference import load
+    from .serve import serve  # raises a one-line ConfigError when the serve extra is missing
+
+    translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None)
+    serve(translator, host=args.host, port=args.port, max_bytes=args.max_bytes, max_pixels=args.max_pixels,
+          max_batch=args.max_batch)
     return 0
 
 
