@@ -197,7 +197,9 @@ def read_safetensors(source: Source, name: str, device: torch.device) -> Opened:
 def read_torchscript(source: Source, name: str, device: torch.device) -> Opened:
     extra = {META_FILE: ""}
     try:
-        fn = torch.jit.load(_stream(source), map_location=device, _extra_files=extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated upstream
+            fn = torch.jit.load(_stream(source), map_location=device, _extra_files=extra)
     except Exception as e:  # RuntimeError from the archive reader
         raise CheckpointError(f"{name}: not a readable TorchScript file ({_first_line(e)})") from None
     cfg, meta = parse_metadata(extra[META_FILE], name, "TorchScript")

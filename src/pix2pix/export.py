@@ -184,10 +184,10 @@ def write_safetensors(module: nn.Module, cfg: TrainConfig, meta: dict, half: boo
 
 
 def write_torchscript(module: nn.Module, cfg: TrainConfig, meta: dict, half: bool, opset: int | None) -> bytes:
+    buf = io.BytesIO()
     with _exporting():
         traced = torch.jit.trace(module, _example(cfg, 1, 1), check_trace=False)
-    buf = io.BytesIO()
-    torch.jit.save(traced, buf, _extra_files={META_FILE: json.dumps(meta)})
+        torch.jit.save(traced, buf, _extra_files={META_FILE: json.dumps(meta)})
     return buf.getvalue()
 
 
