@@ -154,6 +154,55 @@ def test_requests_that_arrive_together_share_a_batch(translator):
     translator._set_mode()  # the shared module back to eval mode
 
 
+class PickyGenerator:
+    """Fails on any batch that holds an all-black image (a stand-in for a model error)."""
+
+    paper_sampling = False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if (x == -1).flatten(1).all(1).any():
+            raise ValueError("black image")
+        return torch.tanh(x)
+
+
+def test_a_failing_image_fails_only_its_own_request(translator):
+    images = [Image.fromarray(noise_image(32, 32, seed=1)), Image.new("RGB", (32, 32)),
+              Image.fromarray(noise_image(32, 32, seed=2))]
+
+    async def together():
+        batcher = Batcher(Translator(PickyGenerator(), translator.config), max_batch=8)
+        await batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.translate(im) for im in images), return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    ok1, failed, ok2 = asyncio.run(together())
+    assert isinstance(failed, ValueError) and isinstance(ok1, Image.Image) and isinstance(ok2, Image.Image)
+    app = create_app(Translator(PickyGenerator(), translator.config))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/translate", files={"file": ("black.png", png_bytes(Image.new("RGB", (8, 8))), "image/png")})
+    assert r.status_code == 500 and r.json() == {"error": "internal error (ValueError); see the server log"}
+
+
+def test_an_image_mode_the_model_cannot_take_is_a_415(translator):
+    gray = Translator(PickyGenerator(), config_with_channels(1))
+    lab = io.BytesIO()
+    Image.new("LAB", (16, 16)).save(lab, format="TIFF")  # Pillow cannot turn LAB into grayscale
+    with TestClient(create_app(gray)) as c:
+        r = c.post("/translate", files={"file": ("lab.tif", lab.getvalue(), "image/tiff")})
+        assert r.status_code == 415 and "cannot use a LAB image with this 1-channel model" in r.json()["error"]
+        ok = c.post("/translate", files={"file": ("a.png", _noise_png(20), "image/png")})
+        assert ok.status_code == 200 and Image.open(io.BytesIO(ok.content)).mode == "L"
+
+
+def config_with_channels(n: int):
+    from pix2pix.config import TrainConfig
+
+    return TrainConfig.from_flat({"netG": "unet_32", "crop_size": 32, "load_size": 36, "input_nc": n,
+                                  "output_nc": n})
+
+
 class SlowGenerator:
     """Sleeps inside the 'forward pass' and says when it is there."""
 

@@ -37,6 +37,7 @@ from typing import Any, Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .data.images import to_array
 from .errors import ConfigError, missing_extra
 from .inference import Translator
 
@@ -118,8 +119,12 @@ async def uploaded_file(request: Request, body: bytes) -> tuple[bytes, str]:
                           "the field 'file', or the image itself as image/*")
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Bytes -> decoded PIL image (EXIF orientation applied), or :class:`BadRequest`."""
+def decode_image(data: bytes, max_pixels: int, channels: int = 3) -> Image.Image:
+    """Bytes -> decoded RGB (3) or L (1) PIL image (EXIF orientation applied), or :class:`BadRequest`.
+
+    The mode conversion happens here, in the request's thread, so an image the model cannot take
+    is this request's 415 and never a failure inside a batch shared with other requests.
+    """
     if not data:
         raise BadRequest(400, "the uploaded file is empty (0 bytes)")
     try:
@@ -141,7 +146,11 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         raise BadRequest(413, f"image refused as a possible decompression bomb ({e})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise BadRequest(400, f"truncated or corrupt image data ({e})") from None
-    return ImageOps.exif_transpose(im)
+    try:
+        arr = to_array(ImageOps.exif_transpose(im), channels)
+    except (ValueError, OSError) as e:
+        raise BadRequest(415, f"cannot use a {im.mode} image with this {channels}-channel model ({e})") from None
+    return Image.fromarray(arr[:, :, 0], "L") if channels == 1 else Image.fromarray(arr, "RGB")
 
 
 def encode_png(image: Image.Image) -> bytes:
@@ -186,7 +195,6 @@ class Batcher:
         return await future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         assert self.queue is not None
         while True:
             batch = [await self.queue.get()]
@@ -195,20 +203,27 @@ class Batcher:
             batch = [(im, fut) for im, fut in batch if not fut.done()]  # skip clients that went away
             if not batch:
                 continue
-            try:
-                outputs = await loop.run_in_executor(self.executor, self.translator.translate_images,
-                                                     [im for im, _ in batch])
-            except Exception as e:  # a model failure answers each waiting request, the loop goes on
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(e)
-            else:
-                for (_, fut), out in zip(batch, outputs):
-                    if not fut.done():
-                        fut.set_result(out)
+            if not await self._answer(batch) and len(batch) > 1:
+                for item in batch:  # find whose image failed: each alone, so only that request fails
+                    await self._answer([item])
             self.stats["requests"] += len(batch)
             self.stats["batches"] += 1
             self.stats["largest_batch"] = max(self.stats["largest_batch"], len(batch))
+
+    async def _answer(self, batch: list) -> bool:
+        """Translate a batch in the worker thread and answer its requests; False if it failed."""
+        loop = asyncio.get_running_loop()
+        try:
+            outputs = await loop.run_in_executor(self.executor, self.translator.translate_images,
+                                                 [im for im, _ in batch])
+        except Exception as e:  # answered as a 500 by the app; the loop goes on
+            if len(batch) == 1 and not batch[0][1].done():
+                batch[0][1].set_exception(e)
+            return False
+        for (_, fut), out in zip(batch, outputs):
+            if not fut.done():
+                fut.set_result(out)
+        return True
 
 
 # ----- the app ----------------------------------------------------------------------------------
@@ -292,7 +307,7 @@ def create_app(translator: Translator, *, max_bytes: int = DEFAULT_MAX_BYTES,
         start = time.perf_counter()
         body = await read_body(request, max_bytes)
         data, name = await uploaded_file(request, body)
-        image = await run_in_threadpool(decode_image, data, max_pixels)
+        image = await run_in_threadpool(decode_image, data, max_pixels, translator.input_channels)
         result = await batcher.translate(image)
         png = await run_in_threadpool(encode_png, result)
         return Response(png, media_type="image/png", headers={
