@@ -3,7 +3,7 @@
     import pix2pix
     cfg = pix2pix.TrainConfig.from_flat({"data_root": "datasets/facades", "preset": "facades"})
     run_dir = pix2pix.train(cfg)
-    translator = pix2pix.load(run_dir)          # -> Translator
+    translator = pix2pix.load(run_dir)          # -> Translator (also .safetensors/.onnx/.pt2/.ts exports)
     output = translator(PIL.Image.open("labels.png"))
 """
 

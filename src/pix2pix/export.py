@@ -157,7 +157,6 @@ def _exporting():
     with warnings.catch_warnings(), oblivious:
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace is deprecated upstream
         warnings.simplefilter("ignore", FutureWarning)
-        warnings.filterwarnings("ignore", message=".*training mode.*")
         for lg in loggers:
             lg.setLevel(logging.ERROR)
         try:
