@@ -125,6 +125,7 @@ class Float16(nn.Module):
     def __init__(self, module: nn.Module):
         super().__init__()
         self.inner = copy.deepcopy(module).half()
+        self.train(module.training)  # a new module starts in training mode; keep the wrapped one's
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner(x.to(torch.float16)).to(torch.float32)
