@@ -156,6 +156,7 @@ def test_paper_sampling_export_keeps_batch_statistics_and_dropout(trained_run, t
     assert all(r.mode == "paper_sampling" and r.max_abs_diff <= 1e-3 for r in results)
     ts = load(tmp_path / "generator-paper.ts", device="cpu")
     assert ts.paper_sampling  # the file's own mode, without asking
+    assert Translator(ts.generator, ts.config).paper_sampling  # a program keeps its mode
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     assert not torch.equal(ts(x), ts(x))  # dropout is sampled on every call
     # the trap: with batch statistics, one image's output depends on the rest of its batch. Dropout

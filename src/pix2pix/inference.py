@@ -55,11 +55,13 @@ class Translator:
     ``generator`` is any callable (B, input_nc, H, W) -> (B, output_nc, H, W) on floats in [-1, 1]
     with H, W multiples of ``2 ** depth``: an ``nn.Module`` (weights from a checkpoint or safetensors
     file; its mode is set here) or an exported :class:`~pix2pix.backends.Program` (ONNX, TorchScript,
-    torch.export), whose mode was fixed when it was exported.
+    torch.export), whose mode was fixed when it was exported. ``paper_sampling=None`` means eval mode
+    for a module and the program's own mode for a program; asking a program for the other mode is a
+    :class:`ConfigError`.
     """
 
     def __init__(self, generator: Callable[[torch.Tensor], torch.Tensor], config: TrainConfig,
-                 device: torch.device | str = "cpu", paper_sampling: bool = False, batch_size: int = 8,
+                 device: torch.device | str = "cpu", paper_sampling: bool | None = None, batch_size: int = 8,
                  kind: str = "checkpoint", meta: dict[str, Any] | None = None):
         self.config = config
         self.device = torch.device(device)
@@ -68,12 +70,12 @@ class Translator:
         self.meta = meta or {}
         if isinstance(generator, nn.Module):
             self.generator = generator.to(self.device)
-            self.paper_sampling = paper_sampling
+            self.paper_sampling = bool(paper_sampling)
             self._set_mode()
         else:
             self.generator = generator
-            self.paper_sampling = bool(getattr(generator, "paper_sampling", paper_sampling))
-            if paper_sampling != self.paper_sampling:
+            self.paper_sampling = bool(getattr(generator, "paper_sampling", False))
+            if paper_sampling is not None and paper_sampling != self.paper_sampling:
                 raise ConfigError(_fixed_mode_message(self.paper_sampling))
 
     # ----- construction -------------------------------------------------------------------------
@@ -111,10 +113,8 @@ class Translator:
 
     @classmethod
     def _from_opened(cls, opened: Opened, paper_sampling: bool | None, batch_size: int) -> "Translator":
-        g = opened.generator
-        if paper_sampling is None:
-            paper_sampling = bool(getattr(g, "paper_sampling", False))
-        return cls(g, opened.config, opened.device, paper_sampling, batch_size, opened.kind, opened.meta)
+        return cls(opened.generator, opened.config, opened.device, paper_sampling, batch_size, opened.kind,
+                   opened.meta)
 
     # ----- properties ---------------------------------------------------------------------------
     @property
