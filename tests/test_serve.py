@@ -239,6 +239,14 @@ def test_the_model_never_blocks_the_event_loop(translator):
     assert result["status"] == 200 and result["done"] > answered
 
 
+def test_it_listens_on_loopback_unless_told_otherwise(client, translator):
+    from pix2pix.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "--checkpoint", "x"]).host == "127.0.0.1"
+    with running(client.app) as url:
+        assert url.startswith("http://127.0.0.1:")
+
+
 def test_cli_serve_errors_are_one_line(trained_run, capsys, monkeypatch):
     busy = bind("127.0.0.1", 0)
     port = busy.getsockname()[1]
