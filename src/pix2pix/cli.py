@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
-from .errors import Pix2PixError
+from .errors import Pix2PixError, printable
 
 log = logging.getLogger("pix2pix")
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -367,7 +367,7 @@ class _TqdmHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         from tqdm.auto import tqdm
 
-        msg = record.getMessage()
+        msg = printable(record.getMessage())  # non-UTF-8 file names as \xNN, never an encoding error
         if record.levelno >= logging.WARNING:
             msg = f"{record.levelname.lower()}: {msg}"
         tqdm.write(msg, file=sys.stderr)
