@@ -389,6 +389,26 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----- prepare ----------------------------------------------------------------------------------
+def _prepare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", choices=["cityscapes"], help="the dataset to build from its official archives")
+    p.add_argument("--gtfine", required=True, metavar="DIR", help="the unpacked gtFine folder (train/, val/ inside)")
+    p.add_argument("--leftimg", required=True, metavar="DIR", help="the unpacked leftImg8bit folder")
+    p.add_argument("--out", default="datasets/cityscapes", metavar="DIR",
+                   help="where to write train/ and val/ (datasets/cityscapes)")
+    p.add_argument("--splits", nargs="+", default=["train", "val"], help="splits to build (train val)")
+    p.add_argument("--size", type=int, default=256, help="side of each half, in pixels (256, as the paper)")
+
+
+@command("prepare", _prepare_args)
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Build the paper's Cityscapes pairs from the official gtFine and leftImg8bit folders."""
+    from .data.prepare import prepare_cityscapes
+
+    prepare_cityscapes(args.gtfine, args.leftimg, args.out, splits=args.splits, size=args.size)
+    return 0
+
+
 # ----- entry point ------------------------------------------------------------------------------
 class _TqdmHandler(logging.Handler):
     """Log lines that do not tear progress bars; warnings are prefixed 'warning: '."""
