@@ -306,7 +306,8 @@ def test_an_archive_without_a_dataset_is_refused(tmp_path):
 
 def test_links_inside_the_archive_are_kept(tmp_path):
     archive = tmp_path / "ok.tar.gz"
-    archive.write_bytes(_tar(GOOD + [("facades/val", "symlink", "train"), ("facades/t2", "hardlink", "facades/train/1.jpg")]))
+    links = [("facades/val", "symlink", "train"), ("facades/t2", "hardlink", "facades/train/1.jpg")]
+    archive.write_bytes(_tar(GOOD + links))
     target = install_dataset("facades", tmp_path / "d", archive=archive, progress=False)
     assert os.readlink(target / "val") == "train" and (target / "val" / "1.jpg").read_bytes() == b"x"
     assert (target / "t2").read_bytes() == b"x"

@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import load_checkpoint, load_weights, resolve_checkpoint
+from .checkpoint import checkpoint_config, load_checkpoint, load_weights, resolve_checkpoint
 from .config import TrainConfig
 from .data.augment import resize
 from .data.images import is_image_file, open_image, to_array
@@ -63,8 +63,8 @@ class Translator:
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto", paper_sampling: bool = False,
                         batch_size: int = 8) -> "Translator":
         """From a training checkpoint file or a run folder (its latest checkpoint)."""
-        state = load_checkpoint(path, map_location="cpu")
-        cfg = TrainConfig.from_dict(state["config"])
+        state = load_checkpoint(path, map_location="cpu", require=("config", "generator"))
+        cfg = checkpoint_config(state, resolve_checkpoint(path))
         g = build_generator(cfg.model)
         load_weights(g, state["generator"], "generator", resolve_checkpoint(path))
         return cls(g, cfg, resolve_device(device), paper_sampling, batch_size)

@@ -150,7 +150,8 @@ def extract_tar(archive: str | os.PathLike, folder: str | os.PathLike) -> int:
         what = getattr(e, "strerror", None) or str(e) or type(e).__name__
         if isinstance(e, OSError) and e.errno is not None:  # disk full, permissions: not the archive's fault
             raise DownloadError(f"could not extract {archive} into {folder_s}: {what}") from None
-        raise DownloadError(f"{archive}: not a readable tar archive ({what}); it may be damaged or incomplete") from None
+        raise DownloadError(f"{archive}: not a readable tar archive ({what}); it may be damaged or "
+                            "incomplete") from None
     if n == 0:
         raise DownloadError(f"{archive}: the archive is empty")
     _check_links_after(folder_s, archive)

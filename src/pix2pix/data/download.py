@@ -13,9 +13,9 @@ exists, the request asks for the rest with an HTTP ``Range`` header:
 
 A connection that drops, times out or ends early leaves the part in place and raises
 :class:`~pix2pix.errors.DownloadError` saying so; running the same command again resumes. A
-server that cannot be reached, or answers with an HTTP error, raises :class:`ServerUnreachable`, so
-the caller can say how to install the file by hand. Whether the bytes are the right ones is checked by the caller against
-a SHA-256 (:func:`sha256_file`), never by trusting the server.
+server that cannot be reached, or answers with an HTTP error, raises :class:`ServerUnreachable`,
+so the caller can say how to install the file by hand. Whether the bytes are the right ones is
+checked by the caller against a SHA-256 (:func:`sha256_file`), never by trusting the server.
 """
 
 from __future__ import annotations

@@ -85,12 +85,12 @@ def cityscapes_pairs(gtfine: Path, leftimg: Path, split: str) -> list[tuple[str,
         raise _nothing_found(gtfine / split, "--gtfine", LABEL_SUFFIX, PHOTO_SUFFIX)
     for key, path in photos.items():
         if key not in labels:
-            city = key.split("_")[0]
-            raise DataError(f"{path}: no label map for this photo (expected {gtfine / split / city / (key + LABEL_SUFFIX)})")
+            partner = gtfine / split / key.split("_")[0] / (key + LABEL_SUFFIX)
+            raise DataError(f"{path}: no label map for this photo (expected {partner})")
     for key, path in labels.items():
         if key not in photos:
-            city = key.split("_")[0]
-            raise DataError(f"{path}: no photo for this label map (expected {leftimg / split / city / (key + PHOTO_SUFFIX)})")
+            partner = leftimg / split / key.split("_")[0] / (key + PHOTO_SUFFIX)
+            raise DataError(f"{path}: no photo for this label map (expected {partner})")
     return [(key, photos[key], labels[key]) for key in sorted(photos)]
 
 
@@ -107,7 +107,8 @@ def _make_pair(photo: Path, label: Path, size: int) -> Image.Image:
 
 
 def prepare_cityscapes(gtfine: str | os.PathLike, leftimg: str | os.PathLike, out: str | os.PathLike, *,
-                       splits: Sequence[str] = ("train", "val"), size: int = 256, progress: bool = True) -> dict[str, int]:
+                       splits: Sequence[str] = ("train", "val"), size: int = 256,
+                       progress: bool = True) -> dict[str, int]:
     """Write ``OUT/<split>/<id>.jpg`` side-by-side pairs (see the module docstring); returns pairs per split."""
     from tqdm.auto import tqdm
 
