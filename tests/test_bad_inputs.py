@@ -352,7 +352,8 @@ def test_cli_prints_non_utf8_names_escaped(tmp_path, trained_run):
     src.mkdir()
     for case in CASES:
         write(src, case.filename, case.build(*single_size(case)).content)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    src_dir = str(Path(__file__).resolve().parents[1] / "src")  # this checkout, not an installed copy
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src_dir, *sys.path]), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "pix2pix", "translate", "--checkpoint", str(trained_run), "--input", str(src),
            "--output", str(tmp_path / "out"), "--device", "cpu"]
     run = subprocess.run(cmd, capture_output=True, env=env, timeout=120)

@@ -24,7 +24,7 @@ from pix2pix.cli import main
 from pix2pix.data import archive as archive_module
 from pix2pix.data.pairs import PairedImages
 from pix2pix.data.sources import BASE_URL_ENV, SOURCES, install_dataset
-from pix2pix.errors import DownloadError
+from pix2pix.errors import DownloadError, OutputError
 
 
 # ----- a tiny HTTP server with Range support ----------------------------------------------------
@@ -311,3 +311,29 @@ def test_links_inside_the_archive_are_kept(tmp_path):
     target = install_dataset("facades", tmp_path / "d", archive=archive, progress=False)
     assert os.readlink(target / "val") == "train" and (target / "val" / "1.jpg").read_bytes() == b"x"
     assert (target / "t2").read_bytes() == b"x"
+
+
+def test_a_downloaded_archive_that_is_refused_is_deleted_but_a_full_disk_keeps_it(tmp_path, server, monkeypatch):
+    server.files["/facades.tar.gz"] = _tar(MALICIOUS["symlink-escape"])
+    url, root = f"{server.base}/facades.tar.gz", tmp_path / "d"
+    with pytest.raises(DownloadError, match="points outside the target folder.*the downloaded file was deleted"):
+        install_dataset("facades", root, url=url, progress=False)
+    assert files_under(root) == set()  # nothing kept: the next run downloads afresh
+
+    server.files["/facades.tar.gz"] = data = dataset_archive(tmp_path)
+    real_extract = tarfile.TarFile.extract
+
+    def disk_full(self, member, *a, **k):
+        if member.name.endswith("2.jpg"):
+            raise OSError(28, "No space left on device")
+        return real_extract(self, member, *a, **k)
+
+    monkeypatch.setattr(tarfile.TarFile, "extract", disk_full)
+    with pytest.raises(OutputError, match="could not extract .*No space left on device"):
+        install_dataset("facades", root, url=url, sha256=sha(data), progress=False)
+    assert files_under(root) == {"facades.tar.gz"}  # the verified archive stays; no half-extracted folder
+    monkeypatch.undo()
+    requests = len(server.requests)
+    install_dataset("facades", root, url=url, sha256=sha(data), progress=False)
+    assert len(server.requests) == requests  # space freed: installed from the archive already here
+    assert sorted(p.name for p in root.iterdir()) == ["facades"]

@@ -30,7 +30,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
-from ..errors import DownloadError
+from ..errors import DownloadError, OutputError
 
 HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
 _FILTER_ERRORS: tuple[type[BaseException], ...] = (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
@@ -129,9 +129,9 @@ def _check_links_after(folder: str, archive: Path) -> None:
 def extract_tar(archive: str | os.PathLike, folder: str | os.PathLike) -> int:
     """Extract every member of ``archive`` into the existing folder ``folder`` after checking it.
 
-    Returns the number of members. Raises :class:`UnsafeArchive` for a dangerous member and
-    :class:`~pix2pix.errors.DownloadError` for a file that is not a readable tar archive; the
-    caller removes ``folder`` in either case.
+    Returns the number of members. Raises :class:`UnsafeArchive` for a dangerous member,
+    :class:`~pix2pix.errors.DownloadError` for a file that is not a readable tar archive and
+    :class:`~pix2pix.errors.OutputError` when the disk refuses a write; the caller removes ``folder``.
     """
     archive, folder_s = Path(archive), os.fspath(folder)
     kwargs = {"filter": "data"} if HAS_DATA_FILTER else {}
@@ -149,7 +149,7 @@ def extract_tar(archive: str | os.PathLike, folder: str | os.PathLike) -> int:
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         what = getattr(e, "strerror", None) or str(e) or type(e).__name__
         if isinstance(e, OSError) and e.errno is not None:  # disk full, permissions: not the archive's fault
-            raise DownloadError(f"could not extract {archive} into {folder_s}: {what}") from None
+            raise OutputError(f"could not extract {archive} into {folder_s}: {what}") from None
         raise DownloadError(f"{archive}: not a readable tar archive ({what}); it may be damaged or "
                             "incomplete") from None
     if n == 0:

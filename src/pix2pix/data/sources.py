@@ -145,7 +145,13 @@ def install_dataset(name: str, root: str | os.PathLike = "datasets", *, archive:
             + ("published archive; it was deleted, run the same command again to download it afresh"
                if ours else "published archive; nothing was installed"))
 
-    _extract_into_place(path, target, source)
+    try:
+        _extract_into_place(path, target, source)
+    except (DownloadError, DataError) as e:  # unsafe, unreadable or not a dataset (a full disk keeps it)
+        if ours:  # else the next run would find this file and never download a good one
+            path.unlink()
+            raise type(e)(f"{e}; the downloaded file was deleted") from None
+        raise
     if ours and not keep_archive:
         path.unlink()
     splits = ", ".join(f"{s} {_count(target / s)}" for s in SPLITS if (target / s).is_dir())
