@@ -30,13 +30,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import load_checkpoint, load_weights, resolve_checkpoint
+from .checkpoint import checkpoint_config, load_checkpoint, load_weights, resolve_checkpoint
 from .config import TrainConfig
 from .data.augment import resize
-from .data.images import is_image_file, open_image
+from .data.images import is_image_file, open_image, to_array
 from .data.pairs import PairFile, pairs_in_folder, read_pair
 from .devices import resolve_device
-from .errors import DataError
+from .errors import DataError, OutputError
 from .fileio import save_image
 from .models import build_generator
 from .visualize import image_to_tensor, side_by_side as side_by_side_image, tensor_to_image
@@ -63,8 +63,8 @@ class Translator:
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto", paper_sampling: bool = False,
                         batch_size: int = 8) -> "Translator":
         """From a training checkpoint file or a run folder (its latest checkpoint)."""
-        state = load_checkpoint(path, map_location="cpu")
-        cfg = TrainConfig.from_dict(state["config"])
+        state = load_checkpoint(path, map_location="cpu", require=("config", "generator"))
+        cfg = checkpoint_config(state, resolve_checkpoint(path))
         g = build_generator(cfg.model)
         load_weights(g, state["generator"], "generator", resolve_checkpoint(path))
         return cls(g, cfg, resolve_device(device), paper_sampling, batch_size)
@@ -231,8 +231,8 @@ def _unique_names(items: Sequence[InputItem]) -> list[str]:
 
 def _read_item(item: InputItem, translator: Translator) -> tuple[Image.Image, Image.Image | None]:
     """(input image, target image or None) for one item; raises BadImage/DataError naming the file."""
-    if item.pair is None:
-        return open_image(item.path), None
+    if item.pair is None:  # converted as training data is (16-bit, CMYK, palette ...): see data/images.py
+        return _array_image(to_array(open_image(item.path), translator.input_channels)), None
     m, direction = translator.config.model, translator.config.data.direction
     a_nc, b_nc = (m.input_nc, m.output_nc) if direction == "AtoB" else (m.output_nc, m.input_nc)
     a, b = read_pair(item.pair, a_nc, b_nc)
@@ -255,7 +255,10 @@ def translate_files(translator: Translator, items: Sequence[InputItem], out_dir:
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create the output folder {out}: {e.strerror or e}") from None
     report = TranslateReport()
     names = _unique_names(items)
     bs = max(1, translator.batch_size)
@@ -275,7 +278,11 @@ def translate_files(translator: Translator, items: Sequence[InputItem], out_dir:
                 for (name, src, tgt), result in zip(loaded, outputs):
                     if side_by_side:
                         result = side_by_side_image([src, result] + ([tgt] if tgt is not None else []))
-                    path = save_image(result, out / f"{name}.png")
+                    try:
+                        path = save_image(result, out / f"{name}.png")  # atomic: never a partial file
+                    except OSError as e:
+                        raise OutputError(f"could not write {out / f'{name}.png'}: {e.strerror or e}; "
+                                          f"{report.written} results were written before it") from None
                     report.outputs.append(path)
                     report.written += 1
             bar.update(len(chunk))
