@@ -31,7 +31,7 @@ from typing import Any, Callable, Union
 
 import torch
 
-from .checkpoint import load_checkpoint, load_weights, resolve_checkpoint
+from .checkpoint import checkpoint_config, load_checkpoint, load_weights, resolve_checkpoint
 from .config import TrainConfig
 from .errors import CheckpointError, missing_extra
 from .models import build_generator
@@ -166,10 +166,10 @@ def parse_metadata(text: str | bytes | None, name: str, kind: str) -> tuple[Trai
 
 # ----- readers ----------------------------------------------------------------------------------
 def read_checkpoint(path: Path, device: torch.device) -> Opened:
-    state = load_checkpoint(path, map_location="cpu")
-    cfg = TrainConfig.from_dict(state["config"])
-    g = build_generator(cfg.model)
+    state = load_checkpoint(path, map_location="cpu", require=("config", "generator"))
     file = resolve_checkpoint(path)
+    cfg = checkpoint_config(state, file)
+    g = build_generator(cfg.model)
     load_weights(g, state["generator"], "generator", file)
     meta = {"mode": "eval", "dtype": "float32",
             "source": {"file": file.name, "epoch": state.get("epoch"), "step": state.get("step")}}

@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
-from .errors import Pix2PixError
+from .errors import Pix2PixError, printable
 
 log = logging.getLogger("pix2pix")
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -423,6 +423,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----- download ---------------------------------------------------------------------------------
+def _download_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", metavar="NAME",
+                   help="facades, cityscapes, maps, edges2shoes, edges2handbags or night2day")
+    p.add_argument("--root", default="datasets", metavar="DIR", help="install into DIR/NAME (datasets)")
+    p.add_argument("--from", dest="archive", metavar="ARCHIVE",
+                   help="install this NAME.tar.gz fetched some other way (same checks, no network)")
+    p.add_argument("--url", help="download from this address instead of the registry's (checks still apply)")
+    p.add_argument("--sha256", metavar="HEX", help="the archive's expected SHA-256 (overrides the registry)")
+    p.add_argument("--keep-archive", action="store_true", help="keep DIR/NAME.tar.gz after extracting it")
+    p.add_argument("--list", action="store_true", help="list the known datasets and exit")
+
+
+@command("download", _download_args)
+def cmd_download(args: argparse.Namespace) -> int:
+    """Download one of the paper's datasets (resumable, checksummed, safely extracted)."""
+    from .data.sources import SOURCES, describe_sources, install_dataset
+    from .errors import ConfigError
+
+    if args.list:
+        print(describe_sources())
+        return 0
+    if not args.name:
+        raise ConfigError(f"name the dataset to download: {', '.join(SOURCES)} (--list describes them)")
+    install_dataset(args.name, args.root, archive=args.archive, url=args.url, sha256=args.sha256,
+                    keep_archive=args.keep_archive)
+    return 0
+
+
+# ----- prepare ----------------------------------------------------------------------------------
+def _prepare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", choices=["cityscapes"], help="the dataset to build from its official archives")
+    p.add_argument("--gtfine", required=True, metavar="DIR", help="the unpacked gtFine folder (train/, val/ inside)")
+    p.add_argument("--leftimg", required=True, metavar="DIR", help="the unpacked leftImg8bit folder")
+    p.add_argument("--out", default="datasets/cityscapes", metavar="DIR",
+                   help="where to write train/ and val/ (datasets/cityscapes)")
+    p.add_argument("--splits", nargs="+", default=["train", "val"], help="splits to build (train val)")
+    p.add_argument("--size", type=int, default=256, help="side of each half, in pixels (256, as the paper)")
+
+
+@command("prepare", _prepare_args)
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Build the paper's Cityscapes pairs from the official gtFine and leftImg8bit folders."""
+    from .data.prepare import prepare_cityscapes
+
+    prepare_cityscapes(args.gtfine, args.leftimg, args.out, splits=args.splits, size=args.size)
+    return 0
+
+
 # ----- entry point ------------------------------------------------------------------------------
 class _TqdmHandler(logging.Handler):
     """Log lines that do not tear progress bars; warnings are prefixed 'warning: '."""
@@ -430,7 +479,7 @@ class _TqdmHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         from tqdm.auto import tqdm
 
-        msg = record.getMessage()
+        msg = printable(record.getMessage())  # non-UTF-8 file names as \xNN, never an encoding error
         if record.levelno >= logging.WARNING:
             msg = f"{record.levelname.lower()}: {msg}"
         tqdm.write(msg, file=sys.stderr)

@@ -63,12 +63,13 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     return n
 
 
-def save_image(image: Image.Image, path: str | os.PathLike, format: str | None = None) -> Path:
-    """Save a PIL image atomically; the format follows the extension (PNG if unknown)."""
+def save_image(image: Image.Image, path: str | os.PathLike, format: str | None = None, **options: Any) -> Path:
+    """Save a PIL image atomically; the format follows the extension (PNG if unknown). ``options``
+    go to Pillow's encoder (e.g. ``quality=100`` for JPEG)."""
     path = Path(path)
     buf = io.BytesIO()
     fmt = format or Image.registered_extensions().get(path.suffix.lower(), "PNG")
-    image.save(buf, format=fmt)
+    image.save(buf, format=fmt, **options)
     atomic_write_bytes(path, buf.getvalue())
     return path
 

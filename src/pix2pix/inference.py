@@ -37,10 +37,10 @@ from PIL import Image
 from .backends import Opened, open_model
 from .config import TrainConfig
 from .data.augment import resize
-from .data.images import is_image_file, open_image
+from .data.images import is_image_file, open_image, to_array
 from .data.pairs import PairFile, pairs_in_folder, read_pair
 from .devices import resolve_device
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError, OutputError
 from .fileio import save_image
 from .visualize import image_to_tensor, side_by_side as side_by_side_image, tensor_to_image
 
@@ -286,8 +286,8 @@ def _unique_names(items: Sequence[InputItem]) -> list[str]:
 
 def _read_item(item: InputItem, translator: Translator) -> tuple[Image.Image, Image.Image | None]:
     """(input image, target image or None) for one item; raises BadImage/DataError naming the file."""
-    if item.pair is None:
-        return open_image(item.path), None
+    if item.pair is None:  # converted as training data is (16-bit, CMYK, palette ...): see data/images.py
+        return _array_image(to_array(open_image(item.path), translator.input_channels)), None
     m, direction = translator.config.model, translator.config.data.direction
     a_nc, b_nc = (m.input_nc, m.output_nc) if direction == "AtoB" else (m.output_nc, m.input_nc)
     a, b = read_pair(item.pair, a_nc, b_nc)
@@ -310,7 +310,10 @@ def translate_files(translator: Translator, items: Sequence[InputItem], out_dir:
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create the output folder {out}: {e.strerror or e}") from None
     report = TranslateReport()
     names = _unique_names(items)
     bs = max(1, translator.batch_size)
@@ -330,7 +333,11 @@ def translate_files(translator: Translator, items: Sequence[InputItem], out_dir:
                 for (name, src, tgt), result in zip(loaded, outputs):
                     if side_by_side:
                         result = side_by_side_image([src, result] + ([tgt] if tgt is not None else []))
-                    path = save_image(result, out / f"{name}.png")
+                    try:
+                        path = save_image(result, out / f"{name}.png")  # atomic: never a partial file
+                    except OSError as e:
+                        raise OutputError(f"could not write {out / f'{name}.png'}: {e.strerror or e}; "
+                                          f"{report.written} results were written before it") from None
                     report.outputs.append(path)
                     report.written += 1
             bar.update(len(chunk))

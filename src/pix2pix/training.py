@@ -32,12 +32,14 @@ import torch
 import torch.nn as nn
 
 from . import distributed as dist
-from .checkpoint import LATEST, link_or_copy, load_checkpoint, load_weights, prepare_run_dir, save_checkpoint
+from .checkpoint import (LATEST, RESUME_KEYS, check_free_space, checkpoint_config, link_or_copy, load_checkpoint,
+                         load_weights, parameter_bytes, prepare_run_dir, run_folder_write, save_checkpoint,
+                         trim_loss_log)
 from .config import TrainConfig
 from .data.augment import eval_transform
 from .data.loader import BatchSource, load_datasets
 from .devices import autocast, resolve_device, resolve_precision
-from .errors import ConfigError, Pix2PixError
+from .errors import CheckpointError, ConfigError, Pix2PixError
 from .fileio import save_image, save_json
 from .losses import discriminator_losses, generator_adversarial_loss, l1_loss
 from .models import build_discriminator, build_generator
@@ -75,13 +77,17 @@ def train_step(nets: Nets, src: torch.Tensor, tgt: torch.Tensor, gan_loss: str, 
     """One step of D, then one of G, on a batch; returns the detached losses (no host sync).
 
     src: (B, input_nc, H, W), tgt: (B, output_nc, H, W), floats in [-1, 1] on ``nets.device``.
-    With ``skip_nonfinite`` a step whose loss is NaN/inf is not applied (this costs a sync) and
-    the returned dict has ``skipped`` = 1. ``lambda_gan`` = 0 trains G with L1 alone (the paper's
-    ablation): D is then neither run nor updated, and its losses are reported as 0.
+    With ``skip_nonfinite`` (this costs a sync and a copy of the batch-norm statistics) a batch whose
+    D loss is NaN/inf updates neither network, and one whose G loss is NaN/inf does not update G
+    (D's update, made first, stays); either way both networks' running statistics are restored, the
+    returned dict has ``skipped`` = 1 and zeros for the losses, so the logged means cover the batches
+    that were used. ``lambda_gan`` = 0 trains G with L1 alone (the paper's ablation): D is then
+    neither run nor updated, and its losses are reported as 0.
     """
-    skipped = torch.zeros((), device=src.device)
     zero = torch.zeros((), device=src.device)
-    stepped = False
+    skip = stepped = False
+    buffers = [*nets.G_plain.buffers(), *nets.D_plain.buffers()] if skip_nonfinite else []
+    saved = [b.detach().clone() for b in buffers]  # a NaN batch must not poison the running statistics
     with autocast(nets.device, nets.precision):
         fake = nets.G(src)  # G(x)
     d_real = d_fake = zero
@@ -93,9 +99,8 @@ def train_step(nets: Nets, src: torch.Tensor, tgt: torch.Tensor, gan_loss: str, 
             d_real, d_fake = discriminator_losses(gan_loss, logits_real, logits_fake)
             loss_D = 0.5 * (d_real + d_fake)  # halved, as in the paper, to slow D relative to G
         nets.opt_D.zero_grad(set_to_none=True)
-        if skip_nonfinite and not torch.isfinite(loss_D):
-            skipped += 1
-        else:
+        skip = skip_nonfinite and not bool(torch.isfinite(loss_D))
+        if not skip:
             nets.scaler.scale(loss_D).backward()
             nets.scaler.step(nets.opt_D)
             stepped = True
@@ -108,17 +113,21 @@ def train_step(nets: Nets, src: torch.Tensor, tgt: torch.Tensor, gan_loss: str, 
         g_l1 = l1_loss(fake.float(), tgt)
         loss_G = lambda_gan * g_gan + lambda_l1 * g_l1
     nets.opt_G.zero_grad(set_to_none=True)
-    if skip_nonfinite and not torch.isfinite(loss_G):
-        skipped += 1
-    else:
+    skip = skip or (skip_nonfinite and not bool(torch.isfinite(loss_G)))
+    if not skip:
         nets.scaler.scale(loss_G).backward()
         nets.scaler.step(nets.opt_G)
         stepped = True
     nets.D_for_G.requires_grad_(True)
     if stepped:
         nets.scaler.update()
+    if skip:
+        with torch.no_grad():
+            for b, old in zip(buffers, saved):
+                b.copy_(old)
+        return {"G_gan": zero, "G_L1": zero, "D_real": zero, "D_fake": zero, "skipped": zero + 1}
     return {"G_gan": g_gan.detach().float(), "G_L1": g_l1.detach(), "D_real": d_real.detach().float(),
-            "D_fake": d_fake.detach().float(), "skipped": skipped}
+            "D_fake": d_fake.detach().float(), "skipped": zero}
 
 
 def lr_factor(cfg: TrainConfig, epoch: int) -> float:
@@ -234,12 +243,22 @@ class Trainer:
         train_data, self.samples = load_datasets(cfg, progress=self.show)
         self.source = BatchSource(train_data, cfg, self.device, dist.rank(), dist.world_size())
         self.nets = build_nets(cfg, self.device)
+        if self.main:  # a full disk is found now rather than at the end of the first epoch
+            check_free_space(self.run_dir, 3 * parameter_bytes(self.nets.G_plain, self.nets.D_plain),
+                             numbered=cfg.total_epochs // cfg.save_every + 1)
         self.state = Progress()
+        self._saved_step: int | None = None  # step of the checkpoint in latest.pt, for messages
         self.loss_log = self.run_dir / "losses.jsonl"
         self._resume_rng: dict[str, Any] | None = None
         self._last_save = time.monotonic()
         if resume_state is not None:
             self._restore(resume_state)
+        if self.main:  # steps after the checkpoint (a run killed since) are done again: drop their log lines
+            dropped = trim_loss_log(self.loss_log, self.state.step)
+            if dropped:
+                log.info("removed %d lines of %s %s", dropped, self.loss_log,
+                         f"written after the checkpoint (step {self.state.step})" if resume_state is not None
+                         else "left by an earlier start that wrote no checkpoint")
         if self.main:
             log.info("training %s on %d pairs (%s), %d batches/epoch, device %s, precision %s%s",
                      cfg.model.netG, len(train_data), cfg.data.direction, self.source.batches_per_epoch,
@@ -271,11 +290,15 @@ class Trainer:
         n, file = self.nets, self.run_dir / LATEST
         load_weights(n.G_plain, state["generator"], "generator", file)
         load_weights(n.D_plain, state["discriminator"], "discriminator", file)
-        n.opt_G.load_state_dict(state["opt_G"])
-        n.opt_D.load_state_dict(state["opt_D"])
-        if state.get("scaler"):
-            n.scaler.load_state_dict(state["scaler"])
+        try:
+            n.opt_G.load_state_dict(state["opt_G"])
+            n.opt_D.load_state_dict(state["opt_D"])
+            if state.get("scaler"):
+                n.scaler.load_state_dict(state["scaler"])
+        except (KeyError, ValueError, RuntimeError, TypeError) as e:
+            raise CheckpointError(f"{file}: the optimiser state does not fit the networks ({e})") from None
         self.state = Progress(state["epoch"], state["step"], state["batch_in_epoch"], state.get("skipped", 0))
+        self._saved_step = state["step"]
         rngs = state.get("rng") or []
         if state.get("batch_in_epoch") and state.get("world_size") == dist.world_size() and rngs:
             self._resume_rng = rngs[dist.rank()]
@@ -284,11 +307,16 @@ class Trainer:
                         "uses fresh random numbers")
 
     def save(self, data_gen: torch.Generator, numbered: bool = False) -> Path | None:
+        if not _all_finite(self.nets.G_plain, self.nets.D_plain):  # same weights, same answer on every rank
+            raise NonFiniteLoss(f"the network weights are no longer finite at step {self.state.step} (epoch "
+                                f"{self.state.epoch + (self.state.batch_in_epoch > 0)}); not saving them. "
+                                + self._after_nonfinite())
         state = self._state_dict(data_gen)  # collective under DDP: every rank takes part
         self._last_save = time.monotonic()
         if not self.main:
             return None
         path = save_checkpoint(self.run_dir / LATEST, state)
+        self._saved_step = self.state.step
         if numbered:
             keep = self.run_dir / "checkpoints" / f"epoch_{self.state.epoch:04d}.pt"
             keep.parent.mkdir(exist_ok=True)
@@ -329,7 +357,7 @@ class Trainer:
                         self.save(data_gen, numbered=numbered)
                 else:
                     self.save(data_gen)
-                if reason is not None:
+                if reason is not None and st.epoch < cfg.total_epochs:  # (else the run is simply complete)
                     if self.main:
                         log.warning("%s: stopped during epoch %d at step %d; checkpoint saved to %s. "
                                     "Continue with: pix2pix train --resume %s",
@@ -371,19 +399,23 @@ class Trainer:
                     now = time.monotonic()
                     ips = (st.step - step_last) * bs * dist.world_size() / max(now - t_last, 1e-9)
                     summary = self._log(sums, count, epoch, lr, ips, tb)
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in summary.items() if k in LOSS_NAMES} | {"img/s": f"{ips:.1f}"})
+                    bar.set_postfix({k: _fmt(summary[k], 3) for k in LOSS_NAMES} | {"img/s": f"{ips:.1f}"})
                     sums = {k: torch.zeros((), device=self.device) for k in sums}
                     count, t_last, step_last = 0, now, st.step
                 if st.step % cfg.sample_every == 0 and self.main:
                     self._write_samples()
                 reason = self._should_stop(stop, start_time, at_log_point=st.step % cfg.log_every == 0 or last)
                 if reason:
+                    if count:  # check (and log) the steps since the last log point before they are saved
+                        ips = count * bs * dist.world_size() / max(time.monotonic() - t_last, 1e-9)
+                        self._log(sums, count, epoch, lr, ips, tb)
                     return reason
         finally:
             bar.close()
         if self.show and summary:
-            tqdm.write(f"epoch {epoch + 1}/{cfg.total_epochs}  " + "  ".join(
-                f"{k} {summary[k]:.4f}" for k in LOSS_NAMES) + f"  lr {lr:.2e}  {summary['images_per_sec']:.1f} img/s")
+            tqdm.write(f"epoch {epoch + 1}/{cfg.total_epochs}  "
+                       + "  ".join(f"{k} {_fmt(summary[k], 4)}" for k in LOSS_NAMES)
+                       + f"  lr {lr:.2e}  {summary['images_per_sec']:.1f} img/s")
         return None
 
     def _should_stop(self, stop: _StopFlag, start_time: float, at_log_point: bool) -> str | None:
@@ -402,30 +434,49 @@ class Trainer:
         return reason
 
     def _log(self, sums: dict[str, torch.Tensor], count: int, epoch: int, lr: float, ips: float,
-             tb: Any) -> dict[str, float]:
+             tb: Any) -> dict[str, Any]:
+        """Mean losses of the last ``count`` steps (over the batches not skipped) to losses.jsonl.
+
+        Raises :class:`NonFiniteLoss` when a mean is NaN/inf (only possible without --skip-nonfinite).
+        """
         stacked = torch.stack([sums[k] for k in (*LOSS_NAMES, "skipped")])
         stacked = dist.all_reduce_mean(stacked)  # one host sync here, none inside the step
         values = stacked.tolist()
-        means = {k: v / count for k, v in zip(LOSS_NAMES, values)}
-        skipped = round(values[-1] * dist.world_size())
+        world, step = dist.world_size(), self.state.step
+        skipped = round(values[-1] * world)
+        used = count * world - skipped  # batches whose losses are in the sums
+        means: dict[str, float | None] = {k: v * world / used if used else None for k, v in zip(LOSS_NAMES, values)}
         self.state.skipped += skipped
-        if not all(math.isfinite(v) for v in means.values()):
-            last = self.run_dir / LATEST
-            where = f"last good checkpoint: {last}" if last.exists() else "no checkpoint was written yet"
+        steps = f"step {step}" if count == 1 else f"steps {step - count + 1}-{step}"
+        if not all(v is None or math.isfinite(v) for v in means.values()):
             raise NonFiniteLoss(
-                f"non-finite loss at step {self.state.step} (epoch {epoch + 1}): "
-                + ", ".join(f"{k}={v}" for k, v in means.items())
-                + f"; {where}. Lower --lr, use --precision fp32, or pass --skip-nonfinite to skip such batches"
-            )
-        record = {"step": self.state.step, "epoch": epoch + 1, **means, "lr": lr, "images_per_sec": ips,
+                f"non-finite loss in {steps} (epoch {epoch + 1}): "
+                + ", ".join(f"{k}={v}" for k, v in means.items()) + "; stopped without saving. "
+                + self._after_nonfinite())
+        if skipped and self.main:
+            log.warning("%s: skipped %d batch%s with a non-finite loss (%d in this run so far)",
+                        steps, skipped, "" if skipped == 1 else "es", self.state.skipped)
+        record = {"step": step, "epoch": epoch + 1, **means, "lr": lr, "images_per_sec": ips,
                   "skipped_total": self.state.skipped, "time": time.time()}
         if self.main:
-            with open(self.loss_log, "a") as f:
+            with run_folder_write(self.loss_log, self.run_dir), open(self.loss_log, "a") as f:
                 f.write(json.dumps(record) + "\n")
             if tb is not None:
                 for k in (*LOSS_NAMES, "lr", "images_per_sec"):
-                    tb.add_scalar(k, record[k], self.state.step)
+                    if record[k] is not None:
+                        tb.add_scalar(k, record[k], step)
         return record
+
+    def _after_nonfinite(self) -> str:
+        """Where the run stands after a non-finite loss, and what to do."""
+        latest = self.run_dir / LATEST
+        if latest.exists():
+            at = f" (step {self._saved_step})" if self._saved_step is not None else ""
+            where = (f"The last good checkpoint is {latest}{at}: continue from it with "
+                     f"pix2pix train --resume {self.run_dir} --skip-nonfinite, or ")
+        else:
+            where = "No checkpoint was written yet: "
+        return where + "start a new run with a lower --lr or --precision fp32"
 
     @torch.no_grad()
     def _write_samples(self) -> Path | None:
@@ -443,16 +494,27 @@ class Trainer:
             out = G(src).float()
         G.train(was_training)
         folder = self.run_dir / "samples"
-        folder.mkdir(exist_ok=True)
         path = folder / f"step_{self.state.step:08d}.png"
         grid = sample_grid(src, out, tgt)
-        save_image(grid, path)
+        with run_folder_write(path, self.run_dir):
+            folder.mkdir(exist_ok=True)
+            save_image(grid, path)
         if getattr(self, "_tb", None) is not None:
             self._tb.add_image("samples", np.asarray(grid), self.state.step, dataformats="HWC")
         from .report import refresh_run_report
 
         refresh_run_report(self.run_dir)
         return path
+
+
+def _all_finite(*modules: nn.Module) -> bool:
+    """True when every parameter and buffer is finite (one host sync)."""
+    flags = [torch.isfinite(t).all() for m in modules for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _tensorboard(run_dir: Path):
@@ -476,8 +538,8 @@ def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, 
     """Continue the run in ``run_dir`` from its latest checkpoint. ``overrides`` may change only the
     options in :data:`RESUMABLE` (e.g. a larger ``epochs`` extends the run)."""
     run_dir = Path(run_dir)
-    state = load_checkpoint(run_dir, map_location="cpu")
-    cfg = TrainConfig.from_dict(state["config"])
+    state = load_checkpoint(run_dir, map_location="cpu", require=RESUME_KEYS)
+    cfg = checkpoint_config(state, run_dir / LATEST)
     overrides = dict(overrides or {})
     bad = sorted(k for k, v in overrides.items() if k not in RESUMABLE and cfg.to_flat().get(k) != v)
     if bad:
@@ -492,7 +554,7 @@ def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, 
 
 
 def config_from_checkpoint(path: str | os.PathLike) -> TrainConfig:
-    return TrainConfig.from_dict(load_checkpoint(path)["config"])
+    return checkpoint_config(load_checkpoint(path), path)
 
 
 __all__ = ["train", "resume", "train_step", "lr_factor", "Trainer", "Nets", "build_nets",

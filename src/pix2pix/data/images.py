@@ -22,8 +22,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-# Refuse images above this many pixels before decoding them (decompression bombs): 16384 x 16384.
-MAX_PIXELS = 16384 * 16384
+# Refuse images above this many pixels before decoding them (decompression bombs). This is Pillow's
+# own refusal threshold (2 x its default Image.MAX_IMAGE_PIXELS, about 13377 x 13377), so the limit
+# is the same whether Pillow or this check sees the header first, and stays in force when a
+# program raises or disables Pillow's limit.
+MAX_PIXELS = 2 * 89_478_485
 
 
 def is_image_file(path: Path) -> bool:
@@ -47,17 +50,16 @@ def open_header(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.
         im = Image.open(path)
     except UnidentifiedImageError:
         raise BadImage(f"{path}: not an image Pillow can decode (unknown or corrupt format)") from None
-    except Image.DecompressionBombError as e:
-        raise BadImage(f"{path}: refused as a possible decompression bomb ({e})") from None
+    except Image.DecompressionBombError as e:  # Pillow's own check, made while reading the header
+        raise BadImage(f"{path}: image has more than {max_pixels} pixels; refused before decoding "
+                       f"(possible decompression bomb; Pillow: {e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImage(f"{path}: cannot read image header ({e})") from None
     w, h = im.size
     if w * h > max_pixels:
         im.close()
-        raise BadImage(
-            f"{path}: {w}x{h} image has more than {max_pixels} pixels; refusing to decode it "
-            "(possible decompression bomb)"
-        )
+        raise BadImage(f"{path}: {w}x{h} image has more than {max_pixels} pixels; refused before decoding "
+                       "(possible decompression bomb)")
     return im
 
 
