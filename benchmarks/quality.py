@@ -123,6 +123,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-items", type=int, default=None, help="use only the first N training pairs")
     p.add_argument("--segmenter", help="reuse this segmenter (else one is trained into OUT/)")
     p.add_argument("--segmenter-epochs", type=int, default=30)
+    p.add_argument("--segmenter-minutes", type=float, default=None, help="time limit for training the segmenter")
+    p.add_argument("--segmenter-batch-size", type=int, default=8)
     args = p.parse_args(argv)
 
     out = Path(args.out)
@@ -150,7 +152,8 @@ def main(argv=None) -> int:
 
             t0 = time.monotonic()
             train_segmenter(args.data, segmenter, arch=SegmenterConfig(size=args.size),
-                            train=SegmenterTraining(epochs=args.segmenter_epochs), device=args.device)
+                            train=SegmenterTraining(epochs=args.segmenter_epochs, batch_size=args.segmenter_batch_size,
+                                                    time_limit=args.segmenter_minutes), device=args.device)
             results["segmenter_train_seconds"] = time.monotonic() - t0
     if segmenter:
         results["segmenter"] = {"file": segmenter, "sha256": sha256(Path(segmenter))}
