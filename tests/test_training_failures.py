@@ -10,6 +10,7 @@ import shutil
 import pytest
 import torch
 
+import pix2pix.steps as steps_module  # train_step's losses are patched where it looks them up
 import pix2pix.training as training
 from conftest import tiny_config
 from pix2pix import Translator
@@ -35,7 +36,7 @@ KW = dict(max_items=8, log_every=2, latest_every=0, save_every=100)  # 4 steps p
 def poison_l1(monkeypatch, steps: set[int], kind: str = "nan") -> list[int]:
     """Make the L1 loss of the given (1-based) steps NaN, or, with kind="grad", finite with NaN gradients."""
     calls: list[int] = []
-    real = training.l1_loss
+    real = steps_module.l1_loss
 
     def l1(fake, target):
         calls.append(1)
@@ -46,7 +47,7 @@ def poison_l1(monkeypatch, steps: set[int], kind: str = "nan") -> list[int]:
             return value + 0.0 * torch.sqrt((fake - fake.detach()).abs().sum())  # 0 * inf gradient = NaN
         return value
 
-    monkeypatch.setattr(training, "l1_loss", l1)
+    monkeypatch.setattr(steps_module, "l1_loss", l1)
     return calls
 
 
@@ -128,8 +129,8 @@ def test_a_skipped_batch_changes_nothing_it_should_not(tmp_path, synthetic_root,
     if where == "G":
         poison_l1(monkeypatch, {1})
     else:
-        real = training.discriminator_losses
-        monkeypatch.setattr(training, "discriminator_losses", lambda *a: tuple(x * float("nan") for x in real(*a)))
+        real = steps_module.discriminator_losses
+        monkeypatch.setattr(steps_module, "discriminator_losses", lambda *a: tuple(x * float("nan") for x in real(*a)))
     losses = train_step(nets, src, tgt, "vanilla", 100.0, skip_nonfinite=True)
     assert losses["skipped"].item() == 1 and all(losses[k].item() == 0 for k in training.LOSS_NAMES)
     after = nets_state()

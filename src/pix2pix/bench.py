@@ -2,7 +2,7 @@
 
     pix2pix bench --netG unet_256 --patch 70 --batch-size 1 --crop-size 256 --device cpu --json bench.json
 
-Runs the real training step (``training.train_step`` on batches from ``BatchSource`` with the
+Runs the real training step (``steps.train_step`` on batches from ``BatchSource`` with the
 paired jitter, exactly as ``pix2pix train`` does) on synthetic uint8 data held on the device, so
 no disk or decoding is involved. After ``warmup`` steps it times ``steps`` steps and ``steps``
 inference batches, and reports images per second, seconds per step, peak memory and the achieved
@@ -24,7 +24,7 @@ from .config import TrainConfig
 from .data.loader import BatchSource
 from .data.pairs import PairedImages
 from .devices import autocast, resolve_device
-from .training import build_nets, train_step
+from .steps import build_nets, train_step
 
 
 def _sync(device: torch.device) -> None:

@@ -1,0 +1,7 @@
+"""``python -m pix2pix.cli``: the same as the ``pix2pix`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
