@@ -21,3 +21,6 @@ $PY benchmarks/quality.py --data "$DATA" --out "$OUT" --tasks label2photo,photo2
     --netG unet_256 --size 256 --batch-size "$BS" --lr "$LR" --precision bf16 --channels-last \
     --epochs $((EPOCHS / 2)) --epochs-decay $((EPOCHS - EPOCHS / 2)) --device cuda \
     --segmenter-epochs 40 --segmenter-minutes 2 --segmenter-batch-size 16
+# A small bundle to take home (no checkpoints or sample grids): scores, table, figures, run logs.
+(cd "$OUT" && tar czf results-bundle.tgz results.json results.md figures ./*.json ./*/losses.jsonl ./*/config.json)
+ls -la "$OUT/results-bundle.tgz"
