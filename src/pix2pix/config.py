@@ -289,3 +289,15 @@ def preset_overrides(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return dict(PRESETS[name])
+
+
+def preset_and_file(preset: str | None, config_file: str | Path | None) -> dict[str, Any]:
+    """Flat settings from ``--preset`` and then ``--config FILE`` (a ``preset`` key in the file
+    applies before the file's other entries); explicit options go on top of this."""
+    flat: dict[str, Any] = dict(preset_overrides(preset)) if preset else {}
+    if config_file:
+        from_file = load_config_file(config_file)
+        if "preset" in from_file:
+            flat.update(preset_overrides(from_file.pop("preset")))
+        flat.update(from_file)
+    return flat

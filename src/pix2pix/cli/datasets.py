@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
 
 from . import _opt, command
 
@@ -39,16 +38,9 @@ def _data_config(args: argparse.Namespace):
     so no model constraint applies)."""
     import dataclasses
 
-    from ..config import DataConfig, load_config_file, preset_overrides
+    from ..config import DataConfig, preset_and_file
 
-    flat: dict[str, Any] = {}
-    if getattr(args, "preset", None):
-        flat.update(preset_overrides(args.preset))
-    if getattr(args, "config", None):
-        from_file = load_config_file(args.config)
-        if "preset" in from_file:
-            flat.update(preset_overrides(from_file.pop("preset")))
-        flat.update(from_file)
+    flat = preset_and_file(getattr(args, "preset", None), getattr(args, "config", None))
     flat.update({k: getattr(args, k) for k in ("load_size", "crop_size", "preprocess", "flip") if hasattr(args, k)})
     names = {f.name for f in dataclasses.fields(DataConfig)}
     return DataConfig(**{k: v for k, v in flat.items() if k in names})

@@ -79,18 +79,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 def build_train_config(args: argparse.Namespace):
     """defaults < --preset < --config file < explicit options."""
-    from ..config import TrainConfig, load_config_file, preset_overrides
+    from ..config import TrainConfig, preset_and_file
 
-    flags = _config_flags(args)
-    flat: dict[str, Any] = {}
-    if getattr(args, "preset", None):
-        flat.update(preset_overrides(args.preset))
-    if getattr(args, "config", None):
-        from_file = load_config_file(args.config)
-        if "preset" in from_file:
-            flat.update(preset_overrides(from_file.pop("preset")))
-        flat.update(from_file)
-    flat.update(flags)
+    flat = preset_and_file(getattr(args, "preset", None), getattr(args, "config", None))
+    flat.update(_config_flags(args))
     return TrainConfig.from_flat(flat)
 
 
