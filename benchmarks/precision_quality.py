@@ -21,14 +21,7 @@ from pix2pix.data.synthetic import make_synthetic_dataset
 from pix2pix.evaluation import evaluate_files
 from pix2pix.quickstart import QUICKSTART
 from pix2pix.training import train
-
-
-def parse_setting(text: str) -> dict:
-    out = {}
-    for part in text.split():
-        key, value = part.split("=", 1)
-        out[key] = {"True": True, "False": False}.get(value, value)
-    return out
+from reference_vs_fast import parse_setting  # same folder: run as python benchmarks/...
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,17 @@ from pix2pix.data.synthetic import make_synthetic_dataset
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``): tiny
+    models gain nothing from two, and on a shared 2-core machine two threads per process made
+    training runs up to ten times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TINY = dict(netG="unet_32", ngf=8, ndf=8, load_size=36, crop_size=32, batch_size=2, epochs=1,
             epochs_decay=0, log_every=2, sample_every=1000, save_every=1, n_samples=2, device="cpu")
 

@@ -23,7 +23,6 @@ from typing import Callable
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageFile
 
 from conftest import noise_image
@@ -33,14 +32,7 @@ from pix2pix.data.pairs import PairedImages
 from pix2pix.errors import DataError, OutputError
 from pix2pix.inference import collect_inputs, translate_files
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these tiny models gain nothing from two, and on a shared 2-core machine two
-    threads per process made training runs up to ten times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 S = 32  # side of every ordinary test image (the good pair is S x S per side)

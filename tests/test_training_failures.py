@@ -20,14 +20,7 @@ from pix2pix.errors import CheckpointError, OutputError
 from pix2pix.models import build_generator
 from pix2pix.training import NonFiniteLoss, resume, train
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these tiny models gain nothing from two, and on a shared 2-core machine two
-    threads per process made training runs up to ten times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 KW = dict(max_items=8, log_every=2, latest_every=0, save_every=100)  # 4 steps per epoch, a log every 2
