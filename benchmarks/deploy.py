@@ -6,7 +6,7 @@ eval / paper-sampling trap, forward and request latency. The numbers in docs/dep
                                                         # 256x256 pairs first (about 1.5 min on 2 cores)
 
 Forward times are medians of interleaved rounds (batch 1, the training size), so a machine whose
-speed drifts treats every format alike; request times go through ``pix2pix.serve`` on 127.0.0.1.
+speed drifts treats every format alike; request times go through ``pix2pix.deploy.serve`` on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from pix2pix import load
-from pix2pix.export import _onnx_without_sampling, export_model, format_results
+from pix2pix.deploy.export import _onnx_without_sampling, export_model, format_results
 
 
 def synthetic_run(out: Path) -> Path:
@@ -75,7 +75,7 @@ def batch_dependence(files: dict[str, Path], size: int) -> dict[str, dict[str, f
 def request_times(path: Path, size: int, n: int, concurrent: int) -> dict[str, float]:
     import httpx
 
-    from pix2pix.serve import create_app, running
+    from pix2pix.deploy.serve import create_app, running
 
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, "PNG")

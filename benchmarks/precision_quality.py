@@ -16,12 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+from reference_vs_fast import parse_setting  # same folder: run as python benchmarks/...
+
 from pix2pix.config import TrainConfig
 from pix2pix.data.synthetic import make_synthetic_dataset
-from pix2pix.evaluation import evaluate_files
+from pix2pix.evaluate import evaluate_files
 from pix2pix.quickstart import QUICKSTART
 from pix2pix.training import train
-from reference_vs_fast import parse_setting  # same folder: run as python benchmarks/...
 
 
 def main(argv=None) -> int:

@@ -30,11 +30,11 @@ from pathlib import Path
 
 import torch
 
-from pix2pix.checkpoint import LATEST, load_checkpoint
 from pix2pix.config import TrainConfig
-from pix2pix.evaluation import evaluate_files
+from pix2pix.evaluate import evaluate_files
 from pix2pix.fileio import save_image, save_json
-from pix2pix.training import resume, train
+from pix2pix.training import RunFolder, resume, train
+from pix2pix.training.checkpoint import load_checkpoint
 
 PAPER = {  # per-pixel acc, per-class acc, class IoU (paper tables 1 and 3, Cityscapes)
     "photo2label": (0.83, 0.36, 0.29),
@@ -71,7 +71,7 @@ def train_task(name: str, args, base: dict) -> tuple[Path, float]:
     run = Path(args.out) / name
     timing = run / "wall_seconds.json"
     spent = json.loads(timing.read_text())["train"] if timing.exists() else 0.0
-    state = load_checkpoint(run) if (run / LATEST).exists() else None
+    state = load_checkpoint(run) if RunFolder.is_run_folder(run) else None
     cfg = TrainConfig.from_flat({**base, **extra, "direction": direction, "out": str(run)})
     if state is not None and state["epoch"] >= cfg.total_epochs:
         return run, spent
@@ -87,11 +87,13 @@ def train_task(name: str, args, base: dict) -> tuple[Path, float]:
 
 def result_figure(run: Path, data: str, out: Path, n: int = 4) -> Path:
     """input | ours | target for the first ``n`` val pairs, at the dataset's resolution."""
-    from pix2pix.inference import Translator, collect_inputs, translate_files
-    from pix2pix.visualize import grid
     from PIL import Image
 
-    t = Translator.from_checkpoint(run, device="cpu")
+    from pix2pix import load
+    from pix2pix.deploy.files import collect_inputs, translate_files
+    from pix2pix.pictures import grid
+
+    t = load(run, device="cpu")
     items = collect_inputs([str(Path(data) / "val")], paired=True)[:n]
     tmp = out.parent / f".{out.stem}_rows"
     rep = translate_files(t, items, tmp, side_by_side=True, progress=False)
@@ -147,8 +149,8 @@ def main(argv=None) -> int:
     if "label2photo" in tasks and not segmenter:
         segmenter = str(out / f"segmenter{args.size}.safetensors")
         if not Path(segmenter).exists():
-            from pix2pix.models.segmenter import SegmenterConfig
-            from pix2pix.segmenter import SegmenterTraining, train_segmenter
+            from pix2pix.evaluate.segmenter import SegmenterConfig
+            from pix2pix.evaluate.segmenter_training import SegmenterTraining, train_segmenter
 
             t0 = time.monotonic()
             train_segmenter(args.data, segmenter, arch=SegmenterConfig(size=args.size),
@@ -199,7 +201,7 @@ def table(results: dict) -> str:
                      f"{e['train_seconds'] / 3600:.2f} h |")
         real = e["eval"].get("real")
         if name == "label2photo" and real:
-            lines.append(f"| label2photo: real photos (segmenter ceiling) | "
+            lines.append("| label2photo: real photos (segmenter ceiling) | "
                          "{:.2f} / {:.2f} / {:.2f} | {} | | segmenter at {}px | | |".format(
                              *PAPER["label2photo_real"], _fmt(real), s["size"]))
     return "\n".join(lines) + "\n"

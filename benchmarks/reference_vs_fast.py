@@ -8,7 +8,7 @@
     and converts to a tensor (the reference's default of 4 loader workers); the step is the
     reference's: plain Adam (no fused/foreach kernels), D step on detached fakes, then the G step.
 (b) ours: each image decoded once up front (timed separately), batches gathered and jittered as
-    tensor ops on the training device, ``pix2pix.training.train_step`` with fused Adam. Run once
+    tensor ops on the training device, ``pix2pix.training.step.train_step`` with fused Adam. Run once
     with ``pix2pix train``'s defaults and once per extra setting given with --fast (e.g.
     "channels_last=True precision=bf16").
 
@@ -36,9 +36,10 @@ from PIL import Image
 
 from pix2pix.config import TrainConfig
 from pix2pix.data.loader import BatchSource, load_datasets
-from pix2pix.losses import discriminator_losses, generator_adversarial_loss, l1_loss
 from pix2pix.models import build_discriminator, build_generator
-from pix2pix.training import build_nets, train_step
+from pix2pix.training.losses import Objective, discriminator_losses, generator_adversarial_loss, l1_loss
+from pix2pix.training.nets import build_nets
+from pix2pix.training.step import train_step
 
 
 # ----- (a) the reference design ------------------------------------------------------------------
@@ -148,7 +149,7 @@ class Ours:
         for _ in range(k):
             batch = self.source.batch(self.source.batch_index(self.order, self.b % self.source.batches_per_epoch),
                                       self.gen)
-            losses = train_step(self.nets, *batch, self.cfg.gan_loss, self.cfg.lambda_l1)
+            losses = train_step(self.nets, *batch, Objective.of(self.cfg))
             self.b += 1
         losses["G_L1"].item()
         return (time.perf_counter() - t_start) / (k * self.cfg.batch_size)

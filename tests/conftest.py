@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -60,3 +61,24 @@ def write_ab(path: Path, a: np.ndarray, b: np.ndarray, **save_kw) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate([a, b], axis=1)).save(path, **save_kw)
     return path
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, trained_run) -> dict:
+    """Every export format in eval mode, written through the CLI, with the verification JSON (needs
+    the export extra: the tests that use it skip without it)."""
+    from pix2pix.cli import main
+
+    out = tmp_path_factory.mktemp("export")
+    report = out / "export.json"
+    assert main(["export", "--checkpoint", str(trained_run), "--format", "all", "--output", str(out / "all"),
+                 "--json", str(report)]) == 0
+    return {"dir": out / "all", "report": json.loads(report.read_text())}
+
+
+@pytest.fixture(scope="session")
+def reference(trained_run):
+    """The trained run's generator as a Translator: what every model file must reproduce."""
+    from pix2pix import load
+
+    return load(trained_run, device="cpu")

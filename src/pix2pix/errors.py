@@ -63,3 +63,8 @@ class OutputError(Pix2PixError):
 
 class DownloadError(Pix2PixError):
     """A dataset could not be fetched, failed its checksum, or its archive is unsafe."""
+
+
+class NonFiniteLoss(Pix2PixError):
+    """A loss or the weights became NaN or infinite; the message names the step and the last good
+    checkpoint."""

@@ -1,5 +1,8 @@
 """``pix2pix quickstart``: the whole pipeline in about two minutes on a laptop CPU, no download.
 
+The one module above the features: it chains data (synthetic pairs) -> training -> deploy
+(translate), as a user would, and is imported only by the CLI.
+
 1. writes a procedurally generated paired set (label maps -> shaded renderings, 64x64) to OUT/data;
 2. trains a small U-Net (unet_64, ngf 32) + 70x70 PatchGAN on it into OUT/run;
 3. translates the held-out validation label maps into OUT/translated (input | output | target).
@@ -13,8 +16,9 @@ from pathlib import Path
 
 from .config import TrainConfig
 from .data.synthetic import make_synthetic_dataset
+from .deploy import load
+from .deploy.files import collect_inputs, translate_files
 from .errors import ConfigError
-from .inference import Translator, collect_inputs, translate_files
 from .training import train
 
 log = logging.getLogger("pix2pix")
@@ -45,7 +49,7 @@ def quickstart(out: str | Path = "runs/quickstart", epochs: int | None = None, d
     train(cfg, progress=progress)
 
     log.info("3/3 translating the held-out label maps into %s", results)
-    translator = Translator.from_checkpoint(run, device=device)
+    translator = load(run, device=device)
     report = translate_files(translator, collect_inputs([str(data / "val")], paired=True), results,
                              side_by_side=True, progress=progress)
     log.info("done: %d results (input | output | target) in %s; sample grids in %s; checkpoint %s",

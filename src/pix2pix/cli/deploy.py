@@ -1,10 +1,52 @@
-"""``pix2pix export`` and ``pix2pix serve``: the commands that take a model out of training."""
+"""``pix2pix translate``, ``pix2pix export`` and ``pix2pix serve``: the commands that use a trained model."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 
-from . import command
+from .options import Command
+
+log = logging.getLogger("pix2pix")
+
+
+# ----- translate --------------------------------------------------------------------------------
+def _translate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True,
+                   help="run folder, checkpoint file, or exported .safetensors / .onnx / .pt2 / .ts file")
+    p.add_argument("--input", required=True, nargs="+", metavar="FILE|DIR|GLOB", help="images to translate")
+    p.add_argument("--output", required=True, metavar="DIR", help="folder for the results (STEM.png each)")
+    p.add_argument("--side-by-side", action="store_true", help="write input | output (| target)")
+    p.add_argument("--paired", action="store_true",
+                   help="inputs are pairs in the training layout (AB files or A/ B/ folders): the model's "
+                        "input side is translated and the other side shown as target")
+    p.add_argument("--native-size", action="store_true", help="translate at each image's own size (padded)")
+    p.add_argument("--paper-sampling", action="store_true", help="dropout and batch statistics on, as the paper")
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (8)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
+    p.add_argument("--report", action="store_true",
+                   help="also write OUTPUT/index.html: input | output | target per image, with scores where a "
+                        "target exists (--paired)")
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from ..deploy import load
+    from ..deploy.files import collect_inputs, translate_files
+
+    # without --paper-sampling an exported program keeps the mode it was exported in
+    translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None,
+                      batch_size=args.batch_size)
+    items = collect_inputs(args.input, paired=args.paired)
+    report = translate_files(translator, items, args.output, side_by_side=args.side_by_side,
+                             native_size=args.native_size, strict=args.strict)
+    log.info("translated %d images into %s%s", report.written, args.output,
+             f"; skipped {len(report.skipped)} unreadable" if report.skipped else "")
+    if args.report:
+        from ..evaluate.report import write_translate_report
+
+        log.info("report: %s", write_translate_report(args.output, items, report, translator, args.side_by_side))
+    return 0
 
 
 # ----- export -----------------------------------------------------------------------------------
@@ -26,10 +68,8 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the verification results as JSON")
 
 
-@command("export", _export_args)
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export the generator to safetensors, TorchScript, torch.export or ONNX, verified against PyTorch."""
-    from ..export import export_model, format_results
+    from ..deploy.export import export_model, format_results
     from ..fileio import save_json
 
     results = export_model(args.checkpoint, args.formats, args.output, paper_sampling=args.paper_sampling,
@@ -54,13 +94,21 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="dropout and batch statistics on, as the paper (each request then runs alone)")
 
 
-@command("serve", _serve_args)
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the model over HTTP: POST /translate, GET /health, GET /info, and a web page at /."""
-    from ..inference import load
-    from ..serve import serve  # raises a one-line ConfigError when the serve extra is missing
+    from ..deploy import load
+    from ..deploy.serve import serve  # raises a one-line ConfigError when the serve extra is missing
 
     translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None)
     serve(translator, host=args.host, port=args.port, max_bytes=args.max_bytes, max_pixels=args.max_pixels,
           max_batch=args.max_batch)
     return 0
+
+
+COMMANDS = [
+    Command("translate", _translate_args, cmd_translate, "Translate images, folders or globs with a trained model.",
+            "pix2pix translate --checkpoint runs/facades --input photos/ --output out/ --side-by-side"),
+    Command("export", _export_args, cmd_export, "Export the generator to safetensors, TorchScript, torch.export "
+            "or ONNX, verified against PyTorch.", "pix2pix export --checkpoint runs/facades --output facades.onnx"),
+    Command("serve", _serve_args, cmd_serve, "Serve the model over HTTP: POST /translate, GET /health, GET /info, "
+            "and a web page at /.", "pix2pix serve --checkpoint runs/facades --port 8000"),
+]

@@ -16,16 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DataConfig
-
-
-def to_unit_range(x: torch.Tensor) -> torch.Tensor:
-    """uint8 (or float in [0, 255]) -> float in [-1, 1]."""
-    return x.float().div_(127.5).sub_(1.0) if x.dtype == torch.uint8 else x.div(127.5).sub(1.0)
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """float in [-1, 1] -> uint8 in [0, 255] (rounded, clamped)."""
-    return ((x.detach().float().clamp(-1, 1) + 1.0) * 127.5).round_().to(torch.uint8)
+from .convert import to_pixel_range, to_unit_range
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -35,6 +26,13 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
     y = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=shrink)
     return y.clamp_(0.0, 255.0)
+
+
+def resize_unit(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """:func:`resize` for a batch in [-1, 1] (the model's range): same filter, same range out."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return to_unit_range(resize(to_pixel_range(x), size))
 
 
 def crop_and_flip(x: torch.Tensor, size: int, top: torch.Tensor, left: torch.Tensor,

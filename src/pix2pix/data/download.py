@@ -61,7 +61,7 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
 
 
 def _open(url: str, offset: int, timeout: float):
-    from .. import __version__
+    from .._version import __version__
 
     headers = {"User-Agent": f"pix2pix/{__version__}", "Accept-Encoding": "identity"}
     if offset:

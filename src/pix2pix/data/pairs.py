@@ -26,9 +26,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
+from ..config import sides_of, source_and_target
 from ..errors import DataError
+from .convert import array_to_tensor
 from .images import IMAGE_EXTENSIONS, BadImage, is_image_file, open_image, oriented_size, resize_array, to_array
 
 log = logging.getLogger("pix2pix")
@@ -66,10 +67,10 @@ def match_folders(a_dir: Path, b_dir: Path) -> list[PairFile]:
     for stem, path in b.items():
         if stem not in a:
             raise DataError(f"{path}: no partner in {a_dir} (expected a file named {stem}.<ext>)")
-    return [PairFile(stem, a[stem], b[stem]) for stem in sorted(a, key=_natural_key)]
+    return [PairFile(stem, a[stem], b[stem]) for stem in sorted(a, key=natural_key)]
 
 
-def _natural_key(s: str) -> tuple:
+def natural_key(s: str) -> tuple:
     """Sort '2' before '10' so file lists read as people number them."""
     import re
 
@@ -87,7 +88,7 @@ def pairs_in_folder(folder: Path) -> list[PairFile]:
     files = _images_in(folder)
     if not files:
         raise DataError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) and no A/ and B/ folders")
-    return [PairFile(p.stem, p) for p in sorted(files, key=lambda p: _natural_key(p.stem))]
+    return [PairFile(p.stem, p) for p in sorted(files, key=lambda p: natural_key(p.stem))]
 
 
 def find_pairs(root: str | os.PathLike, split: str) -> list[PairFile] | None:
@@ -236,15 +237,15 @@ class PairedImages:
             raise DataError(f"{where}: none of the {len(skipped)} files could be read; first problem: {skipped[0]}")
         stored = _storage_size(pairs, sizes, preprocess, load_size, crop_size)  # (width, height)
 
-        a_nc, b_nc = (input_nc, output_nc) if direction == "AtoB" else (output_nc, input_nc)
+        a_nc, b_nc = sides_of(direction, input_nc, output_nc)
         n, (w, h) = len(pairs), stored
         a_all = torch.empty((n, a_nc, h, w), dtype=torch.uint8)
         b_all = torch.empty((n, b_nc, h, w), dtype=torch.uint8)
 
         def decode(i: int) -> None:
             a, b = read_pair(pairs[i], a_nc, b_nc)
-            a_all[i] = torch.from_numpy(np.array(resize_array(a, stored).transpose(2, 0, 1)))  # copy: writable
-            b_all[i] = torch.from_numpy(np.array(resize_array(b, stored).transpose(2, 0, 1)))
+            a_all[i] = array_to_tensor(resize_array(a, stored))
+            b_all[i] = array_to_tensor(resize_array(b, stored))
 
         results = _parallel_map(decode, range(n), f"decode {split}", progress)
         keep = [i for i, r in enumerate(results) if not isinstance(r, BadImage)]
@@ -263,7 +264,7 @@ class PairedImages:
             log.warning("%s: skipped %d of %d pairs that could not be read (use --strict to stop instead)",
                         where, len(skipped), len(skipped) + len(keep))
         names = [pairs[i].name for i in keep]
-        source, target = (a_all, b_all) if direction == "AtoB" else (b_all, a_all)
+        source, target = source_and_target(direction, a_all, b_all)
         return cls(source, target, names, skipped)
 
 

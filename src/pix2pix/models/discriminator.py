@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from ..config import PATCH_SIZES, ModelConfig
-from .generator import NormLayer, init_weights, norm_layer
+from .layers import NormLayer, init_weights, norm_layer
 
 
 class ConvBlock(nn.Module):

@@ -14,23 +14,11 @@ Dropout sits in the three innermost decoder blocks, as in the paper's original T
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 import torch.nn as nn
 
 from ..config import ModelConfig
-
-NormLayer = Callable[[int], nn.Module]
-
-
-def norm_layer(kind: str) -> NormLayer:
-    """``batch``: BatchNorm with learned affine; ``instance``: InstanceNorm without; ``none``."""
-    if kind == "batch":
-        return lambda c: nn.BatchNorm2d(c)
-    if kind == "instance":
-        return lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False)
-    return lambda c: nn.Identity()
+from .layers import NormLayer, init_weights, norm_layer
 
 
 class DownBlock(nn.Module):
@@ -113,18 +101,6 @@ class UNet(nn.Module):
         for up in self.ups:
             h = torch.cat([skips.pop(), up(h)], dim=1)  # (B, 2 * width[i-1], ...)
         return self.out(h)
-
-
-def init_weights(module: nn.Module, std: float = 0.02) -> None:
-    """The paper's initialisation: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, std)
-            nn.init.zeros_(m.bias)
 
 
 def build_generator(cfg: ModelConfig) -> UNet:

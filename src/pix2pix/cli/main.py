@@ -1,0 +1,68 @@
+"""``pix2pix <command>``: the parser and the entry point. Every problem with the user's input is
+reported as one line ``error: ...`` (exit status 2)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Sequence
+
+from .._version import __version__
+from ..errors import Pix2PixError, printable
+from . import data, deploy, evaluate, train
+from .options import Command
+
+# `pix2pix --help` lists the commands in this order: the main job first, then by module.
+COMMANDS: dict[str, Command] = {c.name: c for module in (train, deploy, evaluate, data) for c in module.COMMANDS}
+
+
+class _TqdmHandler(logging.Handler):
+    """Log lines that do not tear progress bars; warnings are prefixed 'warning: '."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        msg = printable(record.getMessage())  # non-UTF-8 file names as \xNN, never an encoding error
+        if record.levelno >= logging.WARNING:
+            msg = f"{record.levelname.lower()}: {msg}"
+        tqdm.write(msg, file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pix2pix", description="Paired image-to-image translation (pix2pix).")
+    parser.add_argument("--version", action="version", version=f"pix2pix {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for c in COMMANDS.values():
+        p = sub.add_parser(c.name, help=c.summary, description=c.summary, epilog=f"example:\n  {c.example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        c.add_args(p)
+        p.set_defaults(func=c.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logger = logging.getLogger("pix2pix")
+    if not logger.handlers:
+        logger.addHandler(_TqdmHandler())
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    func = args.func
+    del args.func, args.quiet
+    try:
+        return func(args)
+    except Pix2PixError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early
+        try:
+            sys.stdout = open(os.devnull, "w")  # keep Python's exit flush from failing again
+        except OSError:
+            pass
+        return 141

@@ -1,0 +1,316 @@
+"""Training: the epoch loop around the pix2pix step, ``train`` and ``resume``.
+
+    pix2pix train --data datasets/facades --preset facades --out runs/facades
+    pix2pix train --resume runs/facades              # continue exactly where it stopped
+
+From Python::
+
+    from pix2pix import TrainConfig, train
+    run_dir = train(TrainConfig.from_flat({"data_root": "datasets/facades", "preset": "facades"}))
+
+The loop keeps the decoded dataset on the training device, jitters batches there, reads losses back
+only every ``log_every`` steps, and writes into the run folder (:class:`RunFolder`). Under
+``torchrun`` it trains with DistributedDataParallel: every rank takes its shard of each epoch and
+only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import TrainConfig, resumable_options
+from ..data.augment import eval_transform
+from ..data.loader import BatchSource, load_datasets
+from ..devices import autocast, resolve_device
+from ..errors import ConfigError, NonFiniteLoss
+from . import distributed as dist
+from .checkpoint import RESUME_KEYS, checkpoint_bytes, checkpoint_config, load_checkpoint
+from .losses import Objective
+from .meter import LossMeter
+from .nets import build_nets, parameter_bytes
+from .run_folder import RunFolder
+from .schedule import epoch_seed, lr_factor
+from .state import Progress, all_finite, restore_training_state, training_state
+from .step import LOSS_NAMES, NonFiniteGuard, train_step
+
+log = logging.getLogger("pix2pix")
+
+
+class StopFlag:
+    """Set by SIGINT / SIGTERM; the loop finishes the current step, saves and exits cleanly."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopFlag":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None and signum == signal.SIGINT:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Trainer:
+    """One run: the nets, the data and the loop, writing into a :class:`RunFolder`. Use :func:`train`."""
+
+    def __init__(self, cfg: TrainConfig, *, resume_state: dict[str, Any] | None = None, progress: bool = True):
+        self.cfg, self.run_dir = cfg, RunFolder(cfg.out)
+        self.device = dist.device_for_rank(resolve_device(cfg.device))
+        self.main = dist.rank() == 0
+        self.show = progress and self.main
+        if self.main:
+            self.run_dir.prepare()
+            self.run_dir.write_config(cfg.to_dict())
+        train_data, self.samples = load_datasets(cfg, progress=self.show)
+        self.source = BatchSource(train_data, cfg, self.device, dist.rank(), dist.world_size())
+        self.nets = build_nets(cfg, self.device)
+        self.objective = Objective.of(cfg)
+        self.guard = NonFiniteGuard(self.nets.G_plain, self.nets.D_plain) if cfg.skip_nonfinite else None
+        if self.main:  # a full disk is found now rather than at the end of the first epoch
+            self.run_dir.check_free_space(3 * parameter_bytes(self.nets.G_plain, self.nets.D_plain),
+                                          numbered=cfg.total_epochs // cfg.save_every + 1)
+        self.state, self._resume_rng = Progress(), None
+        self._saved_step: int | None = None  # step of the checkpoint in latest.pt, for messages
+        self._last_save = time.monotonic()
+        if resume_state is not None:
+            self.state, self._resume_rng = restore_training_state(self.nets, resume_state, self.run_dir.latest)
+            self._saved_step = self.state.step
+        if self.main:  # steps after the checkpoint (a run killed since) are done again: drop their log lines
+            dropped = self.run_dir.trim_losses(self.state.step)
+            if dropped:
+                log.info("removed %d lines of %s %s", dropped, self.run_dir.losses,
+                         f"written after the checkpoint (step {self.state.step})" if resume_state is not None
+                         else "left by an earlier start that wrote no checkpoint")
+            log.info("training %s on %d pairs (%s), %d batches/epoch, device %s, precision %s%s",
+                     cfg.model.netG, len(train_data), cfg.data.direction, self.source.batches_per_epoch,
+                     self.device, self.nets.precision, f", {dist.world_size()} processes" if dist.world_size() > 1 else "")
+        self._tb = None
+
+    def save(self, data_gen: torch.Generator, numbered: bool = False) -> Path | None:
+        """Write ``latest.pt`` (and a numbered copy); refuses non-finite weights. Every rank calls it."""
+        if not all_finite(self.nets.G_plain, self.nets.D_plain):  # same weights, same answer on every rank
+            raise NonFiniteLoss(f"the network weights are no longer finite at step {self.state.step} (epoch "
+                                f"{self.state.epoch + (self.state.batch_in_epoch > 0)}); not saving them. "
+                                + self._after_nonfinite())
+        state = training_state(self.cfg, self.nets, self.state, self.device, data_gen)  # collective
+        self._last_save = time.monotonic()
+        if not self.main:
+            return None
+        path = self.run_dir.write_checkpoint(checkpoint_bytes(state), self.state.epoch if numbered else None)
+        self._saved_step = self.state.step
+        return path
+
+    # ----- the loop -----------------------------------------------------------------------------
+    def run(self) -> Path:
+        cfg, st = self.cfg, self.state
+        start_time = time.monotonic()
+        self._tb = self.run_dir.tensorboard_writer() if cfg.tensorboard and self.main else None
+        with StopFlag() as stop:
+            while st.epoch < cfg.total_epochs:
+                epoch = st.epoch
+                lr = cfg.lr * lr_factor(cfg, epoch)
+                for opt in (self.nets.opt_G, self.nets.opt_D):
+                    for group in opt.param_groups:
+                        group["lr"] = lr
+                order = self.source.order(epoch_seed(cfg, epoch))
+                data_gen = self._epoch_randomness(epoch)
+                reason = self._epoch(epoch, order, data_gen, lr, stop, start_time)
+                if st.batch_in_epoch == self.source.batches_per_epoch:  # the epoch is complete
+                    st.epoch += 1
+                    st.batch_in_epoch = 0
+                    numbered = st.epoch % cfg.save_every == 0 or st.epoch == cfg.total_epochs
+                    due = time.monotonic() - self._last_save >= 60 * cfg.latest_every
+                    if numbered or dist.any_true(due) or reason is not None:
+                        self.save(data_gen, numbered=numbered)
+                else:
+                    self.save(data_gen)
+                if reason is not None and st.epoch < cfg.total_epochs:  # (else the run is simply complete)
+                    if self.main:
+                        log.warning("%s: stopped during epoch %d at step %d; checkpoint saved to %s. "
+                                    "Continue with: pix2pix train --resume %s",
+                                    reason, epoch + 1, st.step, self.run_dir.latest, self.run_dir.path)
+                    break
+            else:
+                if self.main and st.step % cfg.sample_every != 0:  # else the loop just wrote this step's
+                    self._write_samples()
+        if self._tb is not None:
+            self._tb.close()
+        dist.barrier()
+        return self.run_dir.path
+
+    def _epoch_randomness(self, epoch: int) -> torch.Generator:
+        """The jitter generator (and torch's global stream, for dropout) for ``epoch``: continued from
+        the checkpoint after a mid-epoch resume, else seeded from (seed, epoch, rank) alone."""
+        data_gen = torch.Generator(device=self.device)
+        rng, self._resume_rng = self._resume_rng, None
+        if rng is not None:
+            data_gen.set_state(rng["data"])
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng:
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+        else:
+            data_gen.manual_seed(epoch_seed(self.cfg, epoch, dist.rank(), 1))
+            torch.manual_seed(epoch_seed(self.cfg, epoch, dist.rank(), 2))
+        return data_gen
+
+    def _epoch(self, epoch: int, order: torch.Tensor, data_gen: torch.Generator, lr: float, stop: StopFlag,
+               start_time: float) -> str | None:
+        """Run the rest of ``epoch``; returns a reason string if the run must stop early."""
+        from tqdm.auto import tqdm
+
+        cfg, st = self.cfg, self.state
+        total = self.source.batches_per_epoch
+        meter = LossMeter(self.device, cfg.batch_size)
+        bar = tqdm(total=total, initial=st.batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.total_epochs}",
+                   unit="batch", disable=not self.show, leave=False, dynamic_ncols=True)
+        summary: dict[str, Any] = {}
+        try:
+            for b in range(st.batch_in_epoch, total):
+                src, tgt = self.source.batch(self.source.batch_index(order, b), data_gen)
+                meter.add(train_step(self.nets, src, tgt, self.objective, self.guard))
+                st.step += 1
+                st.batch_in_epoch = b + 1
+                bar.update(1)
+                at_log_point = st.step % cfg.log_every == 0 or b + 1 == total
+                if at_log_point:
+                    summary = self._log(meter, epoch, lr)
+                    bar.set_postfix({k: _fmt(summary[k], 3) for k in LOSS_NAMES}
+                                    | {"img/s": f"{summary['images_per_sec']:.1f}"})
+                if st.step % cfg.sample_every == 0 and self.main:
+                    self._write_samples()
+                reason = self._should_stop(stop, start_time, at_log_point)
+                if reason:
+                    if meter.count:  # check (and log) the steps since the last log point before they are saved
+                        self._log(meter, epoch, lr)
+                    return reason
+        finally:
+            bar.close()
+        if self.show and summary:
+            tqdm.write(f"epoch {epoch + 1}/{cfg.total_epochs}  "
+                       + "  ".join(f"{k} {_fmt(summary[k], 4)}" for k in LOSS_NAMES)
+                       + f"  lr {lr:.2e}  {summary['images_per_sec']:.1f} img/s")
+        return None
+
+    def _should_stop(self, stop: StopFlag, start_time: float, at_log_point: bool) -> str | None:
+        """Signals and the time limit; under DDP the ranks agree at log points only."""
+        reason = None
+        if stop.signal is not None:
+            reason = f"received {signal.Signals(stop.signal).name}"
+        elif self.cfg.time_limit is not None and time.monotonic() - start_time > 60 * self.cfg.time_limit:
+            reason = f"time limit of {self.cfg.time_limit:g} minutes reached"
+        if dist.world_size() > 1:  # every rank must leave the loop at the same step
+            if not at_log_point:
+                return None
+            if dist.any_true(reason is not None):
+                return reason or "stop requested on another process"
+            return None
+        return reason
+
+    def _log(self, meter: LossMeter, epoch: int, lr: float) -> dict[str, Any]:
+        """Mean losses since the last log point to losses.jsonl (and TensorBoard); raises
+        :class:`NonFiniteLoss` when a mean is NaN/inf (only possible without --skip-nonfinite)."""
+        step = self.state.step
+        means, skipped, ips, steps = meter.read(step)
+        meter.reset()
+        self.state.skipped += skipped
+        if not LossMeter.finite(means):
+            raise NonFiniteLoss(f"non-finite loss in {steps} (epoch {epoch + 1}): "
+                                + ", ".join(f"{k}={v}" for k, v in means.items()) + "; stopped without saving. "
+                                + self._after_nonfinite())
+        if skipped and self.main:
+            log.warning("%s: skipped %d batch%s with a non-finite loss (%d in this run so far)",
+                        steps, skipped, "" if skipped == 1 else "es", self.state.skipped)
+        record = {"step": step, "epoch": epoch + 1, **means, "lr": lr, "images_per_sec": ips,
+                  "skipped_total": self.state.skipped, "time": time.time()}
+        if self.main:
+            self.run_dir.append_losses(record)
+            if self._tb is not None:
+                for k in (*LOSS_NAMES, "lr", "images_per_sec"):
+                    if record[k] is not None:
+                        self._tb.add_scalar(k, record[k], step)
+        return record
+
+    def _after_nonfinite(self) -> str:
+        """Where the run stands after a non-finite loss, and what to do."""
+        if self.run_dir.has_checkpoint():
+            at = f" (step {self._saved_step})" if self._saved_step is not None else ""
+            where = (f"The last good checkpoint is {self.run_dir.latest}{at}: continue from it with "
+                     f"pix2pix train --resume {self.run_dir.path} --skip-nonfinite, or ")
+        else:
+            where = "No checkpoint was written yet: "
+        return where + "start a new run with a lower --lr or --precision fp32"
+
+    @torch.no_grad()
+    def _write_samples(self) -> Path | None:
+        """Sample grid of the fixed pairs (eval mode), then the run page refreshed."""
+        if len(self.samples) == 0:
+            return None
+        from ..pictures import sample_grid
+
+        G = self.nets.G_plain
+        was_training = G.training
+        G.eval()
+        src, tgt = eval_transform(self.samples.source.to(self.device), self.samples.target.to(self.device),
+                                  self.cfg.data)
+        with autocast(self.device, self.nets.precision):
+            out = G(src).float()
+        G.train(was_training)
+        grid = sample_grid(src, out, tgt)
+        path = self.run_dir.write_sample(grid, self.state.step)
+        if self._tb is not None:
+            self._tb.add_image("samples", np.asarray(grid), self.state.step, dataformats="HWC")
+        self.run_dir.refresh_page()
+        return path
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
+    """Train a new run in ``cfg.out`` (which must not hold a checkpoint already); returns the run folder."""
+    if RunFolder.is_run_folder(cfg.out) and dist.rank() == 0:
+        raise ConfigError(f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
+                          "or choose another --out")
+    with dist.session():
+        return Trainer(cfg, progress=progress).run()
+
+
+def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, *, progress: bool = True) -> Path:
+    """Continue the run in ``run_dir`` from its latest checkpoint. ``overrides`` may change only the
+    options whose config field says so (``resumable``; e.g. a larger ``epochs`` extends the run)."""
+    run = RunFolder(run_dir)
+    state = load_checkpoint(run.path, map_location="cpu", require=RESUME_KEYS)
+    cfg = checkpoint_config(state, run.latest)
+    overrides = dict(overrides or {})
+    allowed = resumable_options()
+    current = cfg.to_flat()
+    bad = sorted(k for k, v in overrides.items() if k not in allowed and current.get(k) != v)
+    if bad:
+        raise ConfigError(f"cannot change {', '.join(bad)} when resuming {run.path}; "
+                          f"only {', '.join(sorted(allowed))} may change")
+    cfg = TrainConfig.from_flat({**overrides, "out": str(run.path)}, base=cfg)
+    if state["epoch"] >= cfg.total_epochs:
+        raise ConfigError(f"{run.path} already finished {state['epoch']} of {cfg.total_epochs} epochs; "
+                          f"pass a larger --epochs to extend it")
+    with dist.session():
+        return Trainer(cfg, resume_state=state, progress=progress).run()

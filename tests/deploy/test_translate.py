@@ -1,0 +1,118 @@
+"""Translator and ``translate_files``: sizes, modes, batching, pairs, bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import noise_image
+from pix2pix import Translator, load
+from pix2pix.deploy.files import collect_inputs, translate_files
+from pix2pix.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def translator(trained_run) -> Translator:
+    return load(trained_run, device="cpu")
+
+
+def test_tensor_in_tensor_out_any_size(translator):
+    x = torch.rand(3, 3, 45, 70) * 2 - 1
+    y = translator(x)
+    assert isinstance(y, torch.Tensor) and y.shape == (3, 3, 45, 70)
+    assert y.min() >= -1 and y.max() <= 1
+    assert translator(x[0]).shape == (3, 45, 70)
+
+
+def test_pil_in_pil_out_same_size(translator):
+    im = Image.fromarray(noise_image(50, 33))
+    out = translator(im)
+    assert isinstance(out, Image.Image) and out.size == (33, 50)
+    outs = translator([im, Image.fromarray(noise_image(32, 32))])
+    assert [o.size for o in outs] == [(33, 50), (32, 32)]
+
+
+def test_native_size_pads_and_crops_back(translator):
+    x = torch.rand(1, 3, 45, 70) * 2 - 1
+    y = translator(x, native_size=True)
+    assert y.shape == (1, 3, 45, 70)
+    # at a size that is already a multiple of 2**depth, native mode is the plain forward pass
+    z = torch.rand(1, 3, 64, 96) * 2 - 1
+    with torch.no_grad():
+        expected = translator.generator(z).clamp(-1, 1)
+    torch.testing.assert_close(translator(z, native_size=True), expected)
+
+
+def test_eval_mode_is_deterministic_and_paper_sampling_is_not(trained_run):
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    t = load(trained_run, device="cpu")
+    assert torch.equal(t(x), t(x))
+    p = load(trained_run, device="cpu", paper_sampling=True)
+    bn = next(m for m in p.generator.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    before = bn.running_mean.clone()
+    a, b = p(x), p(x)
+    assert not torch.equal(a, b)  # dropout is on
+    assert torch.equal(bn.running_mean, before)  # but the stored statistics are untouched
+    assert not torch.equal(a, t(x))
+
+
+def test_translate_folder_with_odd_sizes(tmp_path, translator):
+    src = tmp_path / "in"
+    src.mkdir()
+    sizes = {"a": (17, 23), "b": (64, 40), "c": (1, 1)}
+    for name, (h, w) in sizes.items():
+        Image.fromarray(noise_image(h, w)).save(src / f"{name}.png")
+    Image.fromarray(noise_image(31, 29)).save(src / "d.jpg")
+    report = translate_files(translator, collect_inputs([str(src)]), tmp_path / "out", progress=False)
+    assert report.written == 4 and not report.skipped
+    for name, (h, w) in {**sizes, "d": (31, 29)}.items():
+        assert Image.open(tmp_path / "out" / f"{name}.png").size == (w, h)
+    native = translate_files(translator, collect_inputs([str(src)]), tmp_path / "native", native_size=True,
+                             progress=False)
+    assert native.written == 4
+    assert Image.open(tmp_path / "native" / "b.png").size == (40, 64)
+
+
+def test_side_by_side_and_paired_inputs(tmp_path, translator, synthetic_root):
+    items = collect_inputs([str(synthetic_root / "val")], paired=True)
+    assert [i.name for i in items] == ["0001", "0002", "0003", "0004"]
+    translate_files(translator, items, tmp_path / "pairs", side_by_side=True, progress=False)
+    im = Image.open(tmp_path / "pairs" / "0001.png")
+    assert im.size == (3 * 32, 32)  # input | output | target
+    # the left third is the model's input side of the pair (A: the label map)
+    ab = np.asarray(Image.open(synthetic_root / "val" / "0001.png"))
+    assert np.array_equal(np.asarray(im)[:, :32], ab[:, :32])
+    translate_files(translator, collect_inputs([str(synthetic_root / "val" / "0001.png")]), tmp_path / "single",
+                    side_by_side=True, progress=False)
+    assert Image.open(tmp_path / "single" / "0001.png").size == (2 * 64, 32)  # input | output
+
+
+def test_glob_inputs_and_repeated_names(tmp_path, translator):
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(noise_image(32, 32)).save(tmp_path / sub / "same.png")
+    items = collect_inputs([str(tmp_path / "*" / "same.png")])
+    assert len(items) == 2
+    report = translate_files(translator, items, tmp_path / "out", progress=False)
+    assert sorted(p.name for p in report.outputs) == ["same.png", "same_2.png"]
+    with pytest.raises(DataError, match="nothing-here: no such file or folder"):
+        collect_inputs([str(tmp_path / "nothing-here")])
+
+
+def test_unreadable_inputs_are_skipped_or_stop_when_strict(tmp_path, translator):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(noise_image(32, 32)).save(src / "good.png")
+    (src / "bad.png").write_text("not an image")
+    report = translate_files(translator, collect_inputs([str(src)]), tmp_path / "out", progress=False)
+    assert report.written == 1 and len(report.skipped) == 1 and "bad.png" in report.skipped[0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+    with pytest.raises(DataError, match=r"bad\.png: not an image"):
+        translate_files(translator, collect_inputs([str(src)]), tmp_path / "strict", strict=True, progress=False)
+
+
+def test_load_is_the_public_entry_point(trained_run):
+    t = load(trained_run, device="cpu")
+    assert t.image_size == 32 and t.config.model.netG == "unet_32"
