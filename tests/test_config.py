@@ -163,3 +163,13 @@ def test_direction_helpers_are_one_swap():
         assert sides_of(d, *source_and_target(d, "a", "b")) == ("a", "b")
     cfg = TrainConfig.from_flat({"direction": "BtoA", "input_nc": 1})
     assert cfg.side_channels == (3, 1)  # side A holds the target (3 channels), B the 1-channel input
+
+
+def test_the_user_cache_folder_follows_the_platform_rules(monkeypatch, tmp_path):
+    from pix2pix.fileio import user_cache_dir
+
+    monkeypatch.delenv("PIX2PIX_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert user_cache_dir() == tmp_path / "xdg" / "pix2pix"
+    monkeypatch.setenv("PIX2PIX_CACHE", str(tmp_path / "mine"))
+    assert user_cache_dir() == tmp_path / "mine"

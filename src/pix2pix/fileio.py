@@ -77,3 +77,20 @@ def save_image(image: Image.Image, path: str | os.PathLike, format: str | None =
 def save_json(obj: Any, path: str | os.PathLike) -> Path:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
     return Path(path)
+
+
+def user_cache_dir() -> Path:
+    """The user's cache folder for pix2pix: ``$PIX2PIX_CACHE`` if set, else the platform's cache
+    directory (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux, ``~/Library/Caches`` on macOS,
+    ``%LOCALAPPDATA%`` on Windows) + ``/pix2pix``. Not created here."""
+    import sys
+
+    if os.environ.get("PIX2PIX_CACHE"):
+        return Path(os.environ["PIX2PIX_CACHE"]).expanduser()
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    elif sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "pix2pix"
