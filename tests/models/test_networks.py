@@ -69,8 +69,10 @@ def test_skip_connections_carry_fine_detail():
 
 
 def test_bad_generator_name_and_size_are_config_errors():
-    with pytest.raises(ConfigError, match="netG: .* is not unet_N"):
-        ModelConfig(netG="resnet_9blocks")
+    with pytest.raises(ConfigError, match="netG: .* is not unet_N .* or resnet_Nblocks"):
+        ModelConfig(netG="resnet_9")
+    with pytest.raises(ConfigError, match="netG: 'vgg16' is not"):
+        ModelConfig(netG="vgg16")
     with pytest.raises(ConfigError, match="power of two"):
         ModelConfig(netG="unet_100")
 
