@@ -19,7 +19,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training import resume, train
+    from ..deploy.finetune import train  # opens an --init-from model of any kind
+    from ..training import resume
 
     if args.resume:
         run_dir = resume(args.resume, config_overrides(args))
@@ -71,11 +72,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = [
-    Command("train", _train_args, cmd_train, "Train a pix2pix model (or continue one with --resume).",
+    Command("train", _train_args, cmd_train, "Train a model; --resume continues, --init-from fine-tunes.",
             "pix2pix train --data datasets/facades --preset facades --out runs/facades"),
-    Command("quickstart", _quickstart_args, cmd_quickstart,
-            "The whole pipeline in about two minutes on a CPU: synthetic data, a small model, results.",
+    Command("quickstart", _quickstart_args, cmd_quickstart, "Synthetic data to translated images in ~2 minutes.",
             "pix2pix quickstart --out runs/quickstart"),
-    Command("bench", _bench_args, cmd_bench, "Time training steps and inference on synthetic data (no disk).",
+    Command("bench", _bench_args, cmd_bench, "Time training steps and inference on synthetic data.",
             "pix2pix bench --netG unet_256 --batch-size 1 --device cpu --json bench.json"),
 ]

@@ -28,6 +28,7 @@ class Opened:
     kind: str  # a key of FORMATS
     device: torch.device
     meta: dict[str, Any] = field(default_factory=dict)
+    discriminator: dict[str, torch.Tensor] | None = None  # a training checkpoint's D weights (for fine-tuning)
 
 
 class Program:
