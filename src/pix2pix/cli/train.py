@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .options import Command, add_config_options, add_preset_and_config, build_train_config, config_overrides
+from .options import (Command, add_config_options, add_preset_and_config, build_train_config, build_train_options,
+                      config_overrides)
 
 log = logging.getLogger("pix2pix")
 
@@ -19,13 +20,13 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..deploy.finetune import train  # opens an --init-from model of any kind
+    from ..deploy.finetune import train_from_options  # opens an --init-from model of any kind
     from ..training import resume
 
     if args.resume:
         run_dir = resume(args.resume, config_overrides(args))
     else:
-        run_dir = train(build_train_config(args))
+        run_dir = train_from_options(build_train_options(args))
     log.info("run folder: %s (checkpoint: %s/latest.pt)", run_dir, run_dir)
     return 0
 

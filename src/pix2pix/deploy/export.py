@@ -46,6 +46,7 @@ from ..fileio import atomic_write_bytes
 from ..models.sampling import keep_all_dropout, with_explicit_sampling
 from .formats import EXPORT_FORMATS, FILE_FORMATS, FORMATS, SUFFIXES, kind_of, open_model, read_bytes
 from .formats import onnx as onnx_format
+from .formats.common import min_blocks
 from .formats import pretrained as pretrained_format
 from .formats.metadata import export_metadata
 from .model_card import find_scores, model_card
@@ -126,7 +127,7 @@ def output_paths(output: str | os.PathLike, formats: Sequence[str], *, paper_sam
 def sample_inputs(cfg: TrainConfig) -> list[torch.Tensor]:
     """Fixed inputs in [-1, 1]: the training size (batch 2), one block by two (batch 1), and two
     blocks by one (batch 3), so dynamic batch, height and width are all exercised."""
-    m, s, c = cfg.model.multiple, cfg.data.model_size, cfg.model.input_nc
+    m, s, c = cfg.model.multiple * min_blocks(cfg), cfg.data.model_size, cfg.model.input_nc
     gen = torch.Generator().manual_seed(0)
     return [torch.rand(shape, generator=gen) * 2 - 1 for shape in [(2, c, s, s), (1, c, m, 2 * m), (3, c, 2 * m, m)]]
 
@@ -185,7 +186,8 @@ def export_model(checkpoint: str | os.PathLike, formats: Sequence[str], output: 
     """
     paths = output_paths(output, formats, paper_sampling=paper_sampling, half=half)
     if half and (bad := [f for f in paths if f not in HALF_FORMATS]):
-        raise ConfigError(f"--half applies to {', '.join(HALF_FORMATS[:-1])} and {HALF_FORMATS[-1]}, not {', '.join(bad)} "
+        raise ConfigError(f"--half applies to {', '.join(HALF_FORMATS[:-1])} and {HALF_FORMATS[-1]}, "
+                          f"not {', '.join(bad)} "
                           "(TorchScript and torch.export programs are written in fp32)")
     if "onnx" in paths:
         onnx_format.require_exporter()

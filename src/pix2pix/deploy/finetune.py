@@ -15,14 +15,14 @@ when MODEL is a checkpoint of ours; optimisers, schedule and epoch count start f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch.nn as nn
 
 from ..config import TrainConfig
 from ..errors import ConfigError
 from ..training import loop
-from ..training.init import InitialWeights, with_architecture
+from ..training.init import InitialWeights, architecture_options, with_architecture
 from .formats import open_model
 
 
@@ -42,3 +42,15 @@ def train(cfg: TrainConfig, **kwargs: Any) -> Path:
         return loop.train(cfg, **kwargs)
     init = initial_weights(cfg.init_from)
     return loop.train(with_architecture(cfg, init), init=init, **kwargs)
+
+
+def train_from_options(flat: Mapping[str, Any], **kwargs: Any) -> Path:
+    """``pix2pix train``: flat options (preset, config file and flags, already layered) to a run.
+    With ``init_from``, MODEL's architecture fills the options the user did not give, before the
+    config is checked (so ``--crop-size 32`` with a unet_32 MODEL needs no ``--netG``)."""
+    flat = dict(flat)
+    if not flat.get("init_from"):
+        return loop.train(TrainConfig.from_flat(flat), **kwargs)
+    init = initial_weights(flat["init_from"])
+    flat.update(architecture_options(init, flat))
+    return loop.train(TrainConfig.from_flat(flat), init=init, **kwargs)

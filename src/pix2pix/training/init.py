@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 
@@ -35,25 +36,34 @@ class InitialWeights:
     discriminator: dict[str, torch.Tensor] | None = None  # only a checkpoint of ours has one
 
 
-def with_architecture(cfg: TrainConfig, init: InitialWeights) -> TrainConfig:
-    """``cfg`` with the networks' shape taken from ``init``.
+def architecture_options(init: InitialWeights, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat options that give a run MODEL's architecture, for settings ``given`` by the user.
 
-    An architecture option left at its default is taken from MODEL; one set to anything else must
-    agree with MODEL, else a :class:`ConfigError` names the option and both values (the weights
-    cannot be reshaped). ``dropout`` holds no weights: MODEL's unless set. ``ndf`` and ``patch``
-    come from MODEL only when it has a discriminator; otherwise D starts fresh from ``cfg``.
+    Each architecture option the user gave must agree with MODEL, else a :class:`ConfigError` names
+    the option and both values (the weights cannot be reshaped); the others are MODEL's. ``dropout``
+    holds no weights: MODEL's unless given. ``ndf`` and ``patch`` come from MODEL only when it has a
+    discriminator; otherwise D starts fresh from the run's own settings.
     """
-    defaults, ours, theirs = ModelConfig(), cfg.model, init.model
     names = GENERATOR_FIELDS + (DISCRIMINATOR_FIELDS if init.discriminator is not None else ())
     for name in names:
-        mine, want = getattr(ours, name), getattr(theirs, name)
-        if mine != getattr(defaults, name) and mine != want:
-            raise ConfigError(f"--init-from {init.source}: the model has {name} {want!r}, but {name} {mine!r} "
-                              f"was asked for; leave the option out (the architecture comes from the model)")
-    changes = {name: getattr(theirs, name) for name in names}
-    if ours.dropout == defaults.dropout:
-        changes["dropout"] = theirs.dropout
-    return dataclasses.replace(cfg, model=dataclasses.replace(ours, **changes))
+        want = getattr(init.model, name)
+        if name in given and given[name] != want:
+            raise ConfigError(f"--init-from {init.source}: the model has {name} {want!r}, but {name} "
+                              f"{given[name]!r} was asked for; leave the option out (the architecture comes "
+                              "from the model)")
+    out = {name: getattr(init.model, name) for name in names}
+    if "dropout" not in given:
+        out["dropout"] = init.model.dropout
+    return out
+
+
+def with_architecture(cfg: TrainConfig, init: InitialWeights) -> TrainConfig:
+    """``cfg`` with MODEL's architecture (:func:`architecture_options`); the options taken as given
+    are those whose value differs from the default."""
+    defaults = ModelConfig()
+    given = {f.name: getattr(cfg.model, f.name) for f in dataclasses.fields(ModelConfig)
+             if getattr(cfg.model, f.name) != getattr(defaults, f.name)}
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **architecture_options(init, given)))
 
 
 def load_initial_weights(nets: Nets, init: InitialWeights) -> None:
