@@ -44,6 +44,9 @@ def test_extending_a_finished_schedule_never_re_stretches_it():
     assert (again.extra_epochs, again.total_epochs) == (70, 270)  # 20 more epochs, again at the final rate
     # a schedule still running is re-planned as asked (the reference's --continue_train does the same)
     assert continue_schedule(old, asked, trained=150) == asked
+    # so is one without decay, where holding the final rate and re-planning are the same thing
+    flat = TrainConfig(epochs=10, epochs_decay=0)
+    assert continue_schedule(flat, TrainConfig(epochs=15, epochs_decay=0), trained=10).epochs == 15
 
 
 def test_resume_of_a_finished_run_continues_at_the_final_rate(tmp_path, synthetic_root):

@@ -36,13 +36,17 @@ def continue_schedule(old: TrainConfig, new: TrainConfig, trained: int) -> Train
     and send the rate of the next epoch back up (from 0.01x to about 0.5x for 100 + 100 epochs).
     So the old schedule is kept and the length asked for becomes ``extra_epochs``, which continue
     at the schedule's final rate: ``--resume RUN --epochs 150`` on a finished 100 + 100 run trains
-    50 more epochs at 1/101 of ``lr``.
+    50 more epochs at 1/101 of ``lr``. Where both readings give every epoch, past and
+    future, the same rate (a schedule without decay), the change is taken as asked.
     """
     planned = old.epochs + old.epochs_decay
     if trained < planned or (new.epochs, new.epochs_decay) == (old.epochs, old.epochs_decay):
         return new
     extra = max(0, new.total_epochs - planned)
-    return dataclasses.replace(new, epochs=old.epochs, epochs_decay=old.epochs_decay, extra_epochs=extra)
+    held = dataclasses.replace(new, epochs=old.epochs, epochs_decay=old.epochs_decay, extra_epochs=extra)
+    if all(lr_factor(held, e) == lr_factor(new, e) for e in range(new.total_epochs)):  # the past too
+        return new
+    return held
 
 
 def epoch_seed(cfg: TrainConfig, *parts: int) -> int:
