@@ -90,7 +90,7 @@ def test_a_resnet_run_trains_resumes_exactly_and_exports(tmp_path, synthetic_roo
     assert t(x, native_size=True).shape == (1, 3, 36, 44)
     from pix2pix.deploy.export import export_model
 
-    formats = ["safetensors", "torchscript", "torch-export"]
+    formats = ["torch-export"]  # the formats whose dynamic sizes needed the ResNet's two-block minimum
     try:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401

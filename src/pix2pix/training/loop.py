@@ -329,7 +329,7 @@ def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, 
     cfg = continue_schedule(cfg, asked, state["epoch"])
     if cfg != asked and dist.rank() == 0:
         log.info("%s finished its %d + %d epoch schedule: %d more epochs at its final learning rate, %.3g "
-                 "(extra_epochs %d; see README, Extending a finished run)", run.path, cfg.epochs, cfg.epochs_decay,
+                 "(extra_epochs %d; README: 'Extending a run')", run.path, cfg.epochs, cfg.epochs_decay,
                  cfg.total_epochs - state["epoch"], cfg.lr * lr_factor(cfg, cfg.total_epochs - 1), cfg.extra_epochs)
     if state["epoch"] >= cfg.total_epochs:
         raise ConfigError(f"{run.path} already finished {state['epoch']} of {cfg.total_epochs} epochs; "
