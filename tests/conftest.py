@@ -65,15 +65,17 @@ def write_ab(path: Path, a: np.ndarray, b: np.ndarray, **save_kw) -> Path:
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory, trained_run) -> dict:
-    """Every export format in eval mode, written through the CLI, with the verification JSON (needs
-    the export extra: the tests that use it skip without it)."""
+    """Every export format in eval mode, written through the CLI, with the verification JSON, and the
+    Hugging Face folder beside them (needs the export extra: the tests that use it skip without it)."""
     from pix2pix.cli import main
 
     out = tmp_path_factory.mktemp("export")
     report = out / "export.json"
     assert main(["export", "--checkpoint", str(trained_run), "--format", "all", "--output", str(out / "all"),
                  "--json", str(report)]) == 0
-    return {"dir": out / "all", "report": json.loads(report.read_text())}
+    assert main(["export", "--checkpoint", str(trained_run), "--format", "pretrained",
+                 "--output", str(out / "pretrained")]) == 0  # a Hugging Face folder
+    return {"dir": out / "all", "pretrained": out / "pretrained", "report": json.loads(report.read_text())}
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +84,22 @@ def reference(trained_run):
     from pix2pix import load
 
     return load(trained_run, device="cpu")
+
+
+def reference_fixture_dir() -> Path | None:
+    """``shared/fixtures/reference`` beside the repository or a folder above it (CI has ``../shared``):
+    generators written by the reference implementation itself (never committed here)."""
+    for folder in Path(__file__).resolve().parents[1:]:
+        candidate = folder / "shared" / "fixtures" / "reference"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def reference_files() -> Path:
+    """The folder of the reference's own files: NAME/latest_net_G.pth, input.npy, output_eval.npy, options.json."""
+    folder = reference_fixture_dir()
+    if folder is None:
+        pytest.skip("the reference implementation's fixtures (../shared/fixtures/reference) are not here")
+    return folder

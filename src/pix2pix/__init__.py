@@ -3,7 +3,7 @@
     import pix2pix
     cfg = pix2pix.TrainConfig.from_flat({"data_root": "datasets/facades", "preset": "facades"})
     run_dir = pix2pix.train(cfg)
-    translator = pix2pix.load(run_dir)          # -> Translator (also .safetensors/.onnx/.pt2/.ts exports)
+    translator = pix2pix.load(run_dir)          # -> Translator (also exports, HF folders, reference .pth)
     output = translator(PIL.Image.open("labels.png"))
 
 The package, by folder: ``config``, ``errors``, ``fileio``, ``devices``, ``models/`` and ``data/``
@@ -15,8 +15,9 @@ has the map.
 from ._version import __version__
 from .config import DataConfig, ModelConfig, TrainConfig
 from .deploy import Translator, load
+from .deploy.finetune import train  # training's train(), which also opens an init_from model of any kind
 from .errors import CheckpointError, ConfigError, DataError, Pix2PixError
-from .training import resume, train
+from .training import resume
 
 __all__ = [
     "TrainConfig", "DataConfig", "ModelConfig", "Translator", "load", "train", "resume",

@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError
+from .presets import PRESETS, preset_overrides  # noqa: F401 (part of this module's interface)
 
 DIRECTIONS = ("AtoB", "BtoA")
 PREPROCESS_MODES = ("resize_and_crop", "resize", "crop", "none")
 NORMS = ("batch", "instance", "none")
 GAN_LOSSES = ("vanilla", "lsgan", "hinge")
 LR_POLICIES = ("linear", "step", "cosine")
+DROPOUT_PLACEMENTS = ("paper", "reference")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # PatchGAN receptive field (pixels) -> number of stride-2 convolutions; 1 is the pixel GAN.
 PATCH_SIZES = {1: 0, 16: 1, 34: 2, 70: 3, 142: 4, 286: 5}
@@ -113,33 +115,49 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The two networks. ``netG`` is ``unet_N`` with N a power of two >= 32; depth = log2 N."""
+    """The two networks. ``netG`` is ``unet_N`` (N a power of two >= 32; depth = log2 N) or
+    ``resnet_Nblocks`` (two stride-2 downsamplings, N residual blocks)."""
 
-    netG: str = option("unet_256", "generator unet_N, N a power of two from 32 to 4096 (depth log2 N)")
+    netG: str = option("unet_256", "generator: unet_N (N a power of two from 32 to 4096; depth log2 N) or "
+                       "resnet_6blocks / resnet_9blocks")
     ngf: int = option(64, "generator base width", lo=1, hi=MAX_WIDTH)
     ndf: int = option(64, "discriminator base width", lo=1, hi=MAX_WIDTH)
     norm: str = option("batch", "normalisation layers", choices=NORMS)
     patch: int = option(70, "PatchGAN receptive field in pixels; 1 = PixelGAN", choices=tuple(PATCH_SIZES))
     input_nc: int = option(3, "input channels", choices=(1, 3))
     output_nc: int = option(3, "output channels", choices=(1, 3))
-    dropout: float = option(0.5, "dropout in the three innermost decoder blocks", lo=0.0, hi=0.99)
+    dropout: float = option(0.5, "dropout in the three innermost U-Net decoder blocks (ResNet: in every "
+                            "residual block)", lo=0.0, hi=0.99)
+    dropout_placement: str = option("paper", "U-Net decoder blocks with dropout: paper (the three innermost, "
+                                    "as the paper's Torch code) or reference (as the PyTorch reference: "
+                                    "one block further out)", choices=DROPOUT_PLACEMENTS)
 
     def __post_init__(self) -> None:
         _check_fields(self)
         self.depth  # validates netG
 
     @property
-    def depth(self) -> int:
-        """Number of stride-2 downsamplings in the U-Net (8 for unet_256)."""
+    def n_blocks(self) -> int | None:
+        """Residual blocks of a ``resnet_Nblocks`` generator; None for a U-Net."""
         name = self.netG
+        count = name[7:-6] if name.startswith("resnet_") and name.endswith("blocks") else ""
+        return int(count) if count.isdigit() and int(count) <= 64 else None
+
+    @property
+    def depth(self) -> int:
+        """Number of stride-2 downsamplings: 8 for unet_256, 2 for every resnet_Nblocks."""
+        name = self.netG
+        if self.n_blocks is not None:
+            return 2
         size = name[5:] if name.startswith("unet_") else ""
         ok = size.isdigit() and 32 <= int(size) <= 4096 and (int(size) & (int(size) - 1)) == 0
-        _check(ok, f"netG: {name!r} is not unet_N with N a power of two from 32 to 4096 (unet_128, unet_256)")
+        _check(ok, f"netG: {name!r} is not unet_N with N a power of two from 32 to 4096 (unet_128, unet_256) "
+                   "or resnet_Nblocks (resnet_6blocks, resnet_9blocks)")
         return int(math.log2(int(size)))
 
     @property
     def multiple(self) -> int:
-        """Image sides must be a multiple of this for the U-Net's skips to line up."""
+        """Image sides must be a multiple of this (the U-Net's skips must line up; 4 for a ResNet)."""
         return 2**self.depth
 
 
@@ -150,9 +168,13 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     out: str = option("runs/pix2pix", "run folder for checkpoints, samples and logs", metavar="RUN_DIR")
+    init_from: str = option("", "fine-tune: start from this model's weights (and its architecture); any "
+                            "model file, run folder or downloaded model name", metavar="MODEL")
     epochs: int = option(100, "epochs at the initial learning rate", lo=0, hi=1_000_000, resumable=True)
     epochs_decay: int = option(100, "further epochs while the learning rate decays", lo=0, hi=1_000_000,
                                resumable=True)
+    extra_epochs: int = option(0, "epochs after the schedule's end, at its final learning rate (how a "
+                               "finished run is extended)", lo=0, hi=1_000_000, resumable=True)
     lr_policy: str = option("linear", "learning-rate schedule", choices=LR_POLICIES)
     lr_step: int = option(50, "with --lr-policy step: x0.1 every this many epochs", lo=1)
     batch_size: int = option(1, "images per step per process", lo=1, hi=65536)
@@ -192,7 +214,7 @@ class TrainConfig:
 
     @property
     def total_epochs(self) -> int:
-        return self.epochs + self.epochs_decay
+        return self.epochs + self.epochs_decay + self.extra_epochs
 
     @property
     def side_channels(self) -> tuple[int, int]:
@@ -352,27 +374,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     TrainConfig.from_flat(flat, source=str(path))  # every key, type and range checked now, naming the file
     specs = option_fields()
     return {k: v if k == "preset" else coerce(k, v, specs[k][2], str(path)) for k, v in flat.items()}
-
-
-# ----- the paper's presets: overrides of the defaults -------------------------------------------
-# The defaults are the paper's setting (appendix 6.2): unet_256, 70x70 PatchGAN, batch 1, 286 -> 256
-# jitter, 100 + 100 epochs. A preset says only what differs for its dataset: the direction of the
-# paper's headline task, and for the large sets the shorter schedule and batch 4. Cityscapes and
-# facades are both trained labels -> photo with the defaults, so their presets are the same.
-PRESETS: dict[str, dict[str, Any]] = {
-    "cityscapes": dict(direction="BtoA"),  # 2975 pairs, labels -> photo
-    "facades": dict(direction="BtoA"),  # 400 pairs, labels -> facade
-    "maps": dict(),  # 1096 pairs, aerial photo -> map: the defaults
-    "edges2shoes": dict(epochs=8, epochs_decay=7, batch_size=4),  # 50k pairs, edges -> shoe, 15 epochs
-    "edges2handbags": dict(epochs=8, epochs_decay=7, batch_size=4),  # 137k pairs, 15 epochs
-    "night2day": dict(epochs=9, epochs_decay=8, batch_size=4),  # 17823 pairs, night -> day, 17 epochs
-}
-
-
-def preset_overrides(name: str) -> dict[str, Any]:
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return dict(PRESETS[name])
 
 
 def preset_and_file(preset: str | None, config_file: str | Path | None) -> dict[str, Any]:

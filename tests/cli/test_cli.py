@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from conftest import TINY, noise_image
@@ -95,3 +96,19 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path):
     assert [p.name for p in results] == ["0001.png", "0002.png"]
     assert Image.open(results[0]).size == (3 * 64, 64)  # label map | output | rendering
     assert (out / "run" / "latest.pt").exists() and list((out / "run" / "samples").glob("*.png"))
+
+
+def test_every_command_has_a_one_line_summary_and_ends_its_help_with_an_example(capsys, monkeypatch):
+    from pix2pix.cli.main import COMMANDS
+
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in listing.splitlines() if line.startswith("    ") and line.split()}
+    for name, command in COMMANDS.items():
+        assert command.summary in lines[name], f"{name}: its summary does not fit on its line"
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = capsys.readouterr().out.rstrip()
+        assert text.splitlines()[-1].strip().startswith("pix2pix ") and "example:" in text, name

@@ -191,7 +191,7 @@ def test_half_precision_onnx_and_safetensors(trained_run, exported, reference, t
 
     with safe_open(tmp_path / "generator-fp16.safetensors", "pt") as f:
         assert f.get_tensor("downs.0.conv.weight").dtype == torch.float16
-    with pytest.raises(ConfigError, match="--half applies to safetensors and onnx"):
+    with pytest.raises(ConfigError, match="--half applies to safetensors, onnx and pretrained"):
         export_model(trained_run, ["torchscript"], tmp_path / "x", half=True)
 
 

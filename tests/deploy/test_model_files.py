@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import noise_image
 from pix2pix import load
-from pix2pix.deploy.formats import FORMATS, kind_of
+from pix2pix.deploy.formats import FORMATS, detect_kind
 from pix2pix.errors import CheckpointError
 
 pytest.importorskip("onnxruntime", reason="the export extra is not installed (pip install -e '.[export]')")
@@ -30,6 +30,7 @@ KINDS = {
     "torchscript": (lambda run, exp: exp / "generator.ts", 1e-5),
     "torch-export": (lambda run, exp: exp / "generator.pt2", 1e-5),
     "onnx": (lambda run, exp: exp / "generator.onnx", 1e-4),
+    "pretrained": (lambda run, exp: exp.parent / "pretrained", 0.0),  # a Hugging Face folder
 }
 
 
@@ -39,8 +40,10 @@ def model_file(request, trained_run, exported) -> tuple[str, Path, float]:
     return request.param, find(trained_run, exported["dir"]), tolerance
 
 
-def test_every_registered_kind_is_tested():
-    assert set(FORMATS) <= {kind_of(find(Path("run"), Path("x"))) for find, _ in KINDS.values()}
+def test_every_registered_kind_is_tested(trained_run, exported):
+    tested = {detect_kind(find(trained_run, exported["dir"])) for find, _ in KINDS.values()}
+    # the reference's .pth files carry no config to travel (it is assumed): tests/deploy/test_reference.py
+    assert set(FORMATS) - {"reference"} <= tested
 
 
 def test_outputs_match_the_checkpoint(model_file, reference):
@@ -63,10 +66,10 @@ def test_the_config_travels_inside_the_file(model_file, reference):
 
 def test_a_damaged_file_is_one_clear_error_naming_it(model_file, tmp_path):
     name, path, _ = model_file
-    if path.is_dir():  # a run folder whose checkpoint is damaged
+    if path.is_dir():  # a run folder whose checkpoint is damaged, a Hugging Face folder whose weights are
         damaged = tmp_path / "run"
         shutil.copytree(path, damaged)
-        target = damaged / "latest.pt"
+        target = damaged / ("latest.pt" if (path / "latest.pt").exists() else "model.safetensors")
     else:
         damaged = target = tmp_path / f"damaged{path.suffix}"
         shutil.copy(path, damaged)

@@ -28,6 +28,21 @@ def test_generator_depth_and_dropout_placement():
     assert p == [0.5, 0.5, 0.5, 0, 0, 0, 0]  # the three innermost decoder blocks
     assert isinstance(g.downs[0].norm, nn.Identity) and isinstance(g.downs[-1].norm, nn.Identity)
     assert isinstance(g.downs[1].norm, nn.BatchNorm2d)
+    ref = build_generator(ModelConfig(netG="unet_256", ngf=2, dropout_placement="reference"))
+    p = [up.dropout.p if isinstance(up.dropout, nn.Dropout) else 0.0 for up in ref.ups]
+    assert p == [0, 0.5, 0.5, 0.5, 0, 0, 0]  # the PyTorch reference's: one block further out
+
+
+@pytest.mark.parametrize("netG,blocks", [("resnet_6blocks", 6), ("resnet_9blocks", 9)])
+def test_resnet_generator_takes_any_multiple_of_four(netG, blocks):
+    cfg = ModelConfig(netG=netG, ngf=4, norm="instance", input_nc=1)
+    assert (cfg.n_blocks, cfg.depth, cfg.multiple) == (blocks, 2, 4)
+    g = build_generator(cfg)
+    assert len(g.blocks) == blocks and all(isinstance(b.dropout, nn.Dropout) for b in g.blocks)  # dropout 0.5
+    for h, w in ((32, 32), (36, 20), (8, 12)):  # (reflection padding needs 2 pixels at 1/4 scale)
+        y = g.eval()(torch.rand(2, 1, h, w) * 2 - 1)
+        assert y.shape == (2, 3, h, w) and y.min() >= -1 and y.max() <= 1
+    assert ModelConfig(netG="unet_256").n_blocks is None
 
 
 def test_generator_weights_follow_the_paper_init():
@@ -69,8 +84,10 @@ def test_skip_connections_carry_fine_detail():
 
 
 def test_bad_generator_name_and_size_are_config_errors():
-    with pytest.raises(ConfigError, match="netG: .* is not unet_N"):
-        ModelConfig(netG="resnet_9blocks")
+    with pytest.raises(ConfigError, match="netG: .* is not unet_N .* or resnet_Nblocks"):
+        ModelConfig(netG="resnet_9")
+    with pytest.raises(ConfigError, match="netG: 'vgg16' is not"):
+        ModelConfig(netG="vgg16")
     with pytest.raises(ConfigError, match="power of two"):
         ModelConfig(netG="unet_100")
 

@@ -1,7 +1,8 @@
 """``pix2pix show``, ``pix2pix download`` and ``pix2pix prepare``: the commands that get and inspect data.
 
 show writes a grid of a dataset's pairs (optionally after the training jitter), download installs
-one of the paper's datasets, prepare builds the Cityscapes pairs from the official archives.
+one of the paper's datasets (or, with ``--model``, a pretrained generator), prepare builds the
+Cityscapes pairs from the official archives.
 """
 
 from __future__ import annotations
@@ -63,22 +64,33 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _download_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", metavar="NAME",
                    help="facades, cityscapes, maps, edges2shoes, edges2handbags or night2day")
+    p.add_argument("--model", metavar="MODEL",
+                   help="a pretrained generator instead of a dataset: facades_label2photo, sat2map, map2sat, "
+                        "edges2shoes or day2night (cached; then --checkpoint MODEL works anywhere)")
     p.add_argument("--root", default="datasets", metavar="DIR", help="install into DIR/NAME (datasets)")
-    p.add_argument("--from", dest="archive", metavar="ARCHIVE",
-                   help="install this NAME.tar.gz fetched some other way (same checks, no network)")
+    p.add_argument("--from", dest="archive", metavar="FILE",
+                   help="install this NAME.tar.gz (or, with --model, NAME.pth) fetched some other way (same "
+                        "checks, no network)")
     p.add_argument("--url", help="download from this address instead of the registry's (checks still apply)")
     p.add_argument("--sha256", metavar="HEX", help="the archive's expected SHA-256 (overrides the registry)")
     p.add_argument("--keep-archive", action="store_true", help="keep DIR/NAME.tar.gz after extracting it")
-    p.add_argument("--list", action="store_true", help="list the known datasets and exit")
+    p.add_argument("--list", action="store_true", help="list the known datasets and pretrained models, and exit")
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    """Download one of the paper's datasets (resumable, checksummed, safely extracted)."""
+    """Download one of the paper's datasets (resumable, checksummed, safely extracted), or a pretrained model."""
     from ..data.sources import SOURCES, describe_sources, install_dataset
+    from ..deploy.registry import describe_models, install_model
     from ..errors import ConfigError
 
     if args.list:
-        print(describe_sources())
+        print(describe_sources() + "\n\n" + describe_models())
+        return 0
+    if args.model:
+        if args.name or args.sha256 or args.keep_archive:
+            raise ConfigError("--model installs a pretrained generator: leave out the dataset NAME, --sha256 and "
+                              "--keep-archive")
+        install_model(args.model, from_file=args.archive, url=args.url)
         return 0
     if not args.name:
         raise ConfigError(f"name the dataset to download: {', '.join(SOURCES)} (--list describes them)")
@@ -107,11 +119,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 COMMANDS = [
-    Command("show", _show_args, cmd_show, "Write a grid of a dataset's pairs (A | B), optionally as the training "
-            "jitter makes them.", "pix2pix show --data datasets/facades --augmented --out pairs.png"),
-    Command("download", _download_args, cmd_download, "Download one of the paper's datasets (resumable, "
-            "checksummed, safely extracted).", "pix2pix download facades --root datasets"),
-    Command("prepare", _prepare_args, cmd_prepare, "Build the paper's Cityscapes pairs from the official gtFine "
-            "and leftImg8bit folders.",
+    Command("show", _show_args, cmd_show, "Write a grid of a dataset's pairs, optionally jittered.",
+            "pix2pix show --data datasets/facades --augmented --out pairs.png"),
+    Command("download", _download_args, cmd_download, "Download a paper dataset or a pretrained model.",
+            "pix2pix download facades --root datasets\n  pix2pix download --model facades_label2photo"),
+    Command("prepare", _prepare_args, cmd_prepare, "Build the Cityscapes pairs from the official archives.",
             "pix2pix prepare cityscapes --gtfine gtFine --leftimg leftImg8bit --out datasets/cityscapes"),
 ]

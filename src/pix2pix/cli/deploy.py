@@ -8,12 +8,13 @@ import logging
 from .options import Command
 
 log = logging.getLogger("pix2pix")
+MODEL_HELP = ("a run folder or checkpoint; an export (.safetensors, .onnx, .pt2, .ts); a Hugging Face folder; the "
+              "reference implementation's *_net_G.pth; or a downloaded model's name (pix2pix download --model)")
 
 
 # ----- translate --------------------------------------------------------------------------------
 def _translate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True,
-                   help="run folder, checkpoint file, or exported .safetensors / .onnx / .pt2 / .ts file")
+    p.add_argument("--checkpoint", required=True, metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--input", required=True, nargs="+", metavar="FILE|DIR|GLOB", help="images to translate")
     p.add_argument("--output", required=True, metavar="DIR", help="folder for the results (STEM.png each)")
     p.add_argument("--side-by-side", action="store_true", help="write input | output (| target)")
@@ -51,14 +52,16 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 # ----- export -----------------------------------------------------------------------------------
 def _export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="run folder, checkpoint file, or a .safetensors export")
+    p.add_argument("--checkpoint", required=True, metavar="MODEL",
+                   help=MODEL_HELP.replace("an export (.safetensors, .onnx, .pt2, .ts)", "a .safetensors export"))
     p.add_argument("--format", dest="formats", nargs="+", action="extend", default=[], metavar="FORMAT",
-                   choices=["safetensors", "torchscript", "torch-export", "onnx", "all"],
-                   help="safetensors, torchscript (.ts), torch-export (.pt2), onnx, or all; several allowed "
-                        "(optional when --output ends in one of those suffixes)")
+                   choices=["safetensors", "torchscript", "torch-export", "onnx", "pretrained", "all"],
+                   help="safetensors, torchscript (.ts), torch-export (.pt2), onnx, all (those four), or pretrained "
+                        "(a Hugging Face folder); several allowed (optional when --output ends in one of those "
+                        "suffixes)")
     p.add_argument("--output", required=True, metavar="FILE|DIR",
-                   help="a file (model.onnx, model.ts, ...) for one format, or a folder that receives "
-                        "generator[-paper][-fp16].SUFFIX per format")
+                   help="a file (model.onnx, model.ts, ...) for one format, a folder that receives "
+                        "generator[-paper][-fp16].SUFFIX per format, or with --format pretrained the folder itself")
     p.add_argument("--paper-sampling", action="store_true",
                    help="export the paper's test-time behaviour (dropout on, batch statistics) instead of eval mode")
     p.add_argument("--half", action="store_true", help="fp16 weights (onnx, safetensors); the cost is reported")
@@ -82,8 +85,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # ----- serve ------------------------------------------------------------------------------------
 def _serve_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True,
-                   help="run folder, checkpoint file, or exported .safetensors / .onnx / .pt2 / .ts file")
+    p.add_argument("--checkpoint", required=True, metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (8000)")
     p.add_argument("--max-bytes", type=int, default=20 * 2**20, help="largest request body in bytes (20 MiB)")
@@ -105,10 +107,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 COMMANDS = [
-    Command("translate", _translate_args, cmd_translate, "Translate images, folders or globs with a trained model.",
+    Command("translate", _translate_args, cmd_translate, "Translate images, folders or globs with a model.",
             "pix2pix translate --checkpoint runs/facades --input photos/ --output out/ --side-by-side"),
-    Command("export", _export_args, cmd_export, "Export the generator to safetensors, TorchScript, torch.export "
-            "or ONNX, verified against PyTorch.", "pix2pix export --checkpoint runs/facades --output facades.onnx"),
-    Command("serve", _serve_args, cmd_serve, "Serve the model over HTTP: POST /translate, GET /health, GET /info, "
-            "and a web page at /.", "pix2pix serve --checkpoint runs/facades --port 8000"),
+    Command("export", _export_args, cmd_export, "Export to ONNX, TorchScript, .pt2, safetensors, HF folders.",
+            "pix2pix export --checkpoint runs/facades --output facades.onnx"),
+    Command("serve", _serve_args, cmd_serve, "Serve a model over HTTP, with a web page.",
+            "pix2pix serve --checkpoint runs/facades --port 8000"),
 ]

@@ -16,7 +16,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=["photo2label", "label2photo", "generic"],
                    help="photo2label (label accuracy, IoU), label2photo (FCN-score with --segmenter), generic")
     w = p.add_argument_group("what to score (one of)")
-    w.add_argument("--checkpoint", help="translate --data's --split with this model and score the results")
+    w.add_argument("--checkpoint", metavar="MODEL",
+                   help="translate --data's --split with this model (anything translate takes) and score the results")
     w.add_argument("--predictions", metavar="DIR", help="score existing images, matched to --targets by file stem")
     d = p.add_argument_group("data")
     d.add_argument("--data", metavar="DIR", help="dataset folder (with --checkpoint or --train-segmenter)")
@@ -95,7 +96,6 @@ def _train_segmenter(args: argparse.Namespace) -> int:
 
 
 COMMANDS = [
-    Command("evaluate", _evaluate_args, cmd_evaluate, "Score translations: the paper's Cityscapes metrics, "
-            "PSNR / SSIM / L1; train the label2photo segmenter.",
+    Command("evaluate", _evaluate_args, cmd_evaluate, "Score translations (Cityscapes metrics, PSNR, SSIM).",
             "pix2pix evaluate --checkpoint runs/city_p2l --data datasets/cityscapes --task photo2label"),
 ]

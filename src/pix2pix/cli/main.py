@@ -30,8 +30,18 @@ class _TqdmHandler(logging.Handler):
         tqdm.write(msg, file=sys.stderr)
 
 
+class _CommandList(argparse.HelpFormatter):
+    """``pix2pix --help``: one line per command (argparse leaves the sub-commands' indent out of its
+    column width, so a name as long as ``quickstart`` would push its summary onto the next line)."""
+
+    def __init__(self, prog: str):
+        super().__init__(prog, max_help_position=18)
+        self._action_max_length = 16
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pix2pix", description="Paired image-to-image translation (pix2pix).")
+    parser = argparse.ArgumentParser(prog="pix2pix", description="Paired image-to-image translation (pix2pix).",
+                                     formatter_class=_CommandList)
     parser.add_argument("--version", action="version", version=f"pix2pix {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -82,10 +82,17 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k in names}
 
 
-def build_train_config(args: argparse.Namespace):
-    """defaults < --preset < --config file < explicit options."""
-    from ..config import TrainConfig, preset_and_file
+def build_train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The flat options: defaults < --preset < --config file < explicit options."""
+    from ..config import preset_and_file
 
     flat = preset_and_file(getattr(args, "preset", None), getattr(args, "config", None))
     flat.update(config_overrides(args))
-    return TrainConfig.from_flat(flat)
+    return flat
+
+
+def build_train_config(args: argparse.Namespace):
+    """defaults < --preset < --config file < explicit options, as a checked TrainConfig."""
+    from ..config import TrainConfig
+
+    return TrainConfig.from_flat(build_train_options(args))

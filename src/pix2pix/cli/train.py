@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .options import Command, add_config_options, add_preset_and_config, build_train_config, config_overrides
+from .options import (Command, add_config_options, add_preset_and_config, build_train_config, build_train_options,
+                      config_overrides)
 
 log = logging.getLogger("pix2pix")
 
@@ -19,12 +20,13 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training import resume, train
+    from ..deploy.finetune import train_from_options  # opens an --init-from model of any kind
+    from ..training import resume
 
     if args.resume:
         run_dir = resume(args.resume, config_overrides(args))
     else:
-        run_dir = train(build_train_config(args))
+        run_dir = train_from_options(build_train_options(args))
     log.info("run folder: %s (checkpoint: %s/latest.pt)", run_dir, run_dir)
     return 0
 
@@ -71,11 +73,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = [
-    Command("train", _train_args, cmd_train, "Train a pix2pix model (or continue one with --resume).",
+    Command("train", _train_args, cmd_train, "Train a model; --resume continues, --init-from fine-tunes.",
             "pix2pix train --data datasets/facades --preset facades --out runs/facades"),
-    Command("quickstart", _quickstart_args, cmd_quickstart,
-            "The whole pipeline in about two minutes on a CPU: synthetic data, a small model, results.",
+    Command("quickstart", _quickstart_args, cmd_quickstart, "Synthetic data to translated images in ~2 minutes.",
             "pix2pix quickstart --out runs/quickstart"),
-    Command("bench", _bench_args, cmd_bench, "Time training steps and inference on synthetic data (no disk).",
+    Command("bench", _bench_args, cmd_bench, "Time training steps and inference on synthetic data.",
             "pix2pix bench --netG unet_256 --batch-size 1 --device cpu --json bench.json"),
 ]

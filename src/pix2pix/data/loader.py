@@ -89,7 +89,7 @@ def _fits_on_device(nbytes: int, device: torch.device) -> bool:
 
 def load_datasets(cfg: TrainConfig, progress: bool = True) -> tuple[PairedImages, PairedImages]:
     """The train split and the fixed sample pairs (the val split's first ``n_samples``, else the
-    first training pairs)."""
+    first training pairs, which is said once in the log)."""
     d, m = cfg.data, cfg.model
     if not d.data_root:
         raise ConfigError("no dataset given: pass --data DIR (a folder with train/ and optionally val/)")
@@ -106,4 +106,7 @@ def load_datasets(cfg: TrainConfig, progress: bool = True) -> tuple[PairedImages
     samples = PairedImages.load(d.data_root, d.val_split, max_items=cfg.n_samples, **kw) if cfg.n_samples else None
     if samples is None:
         samples = train.subset(range(min(cfg.n_samples, len(train))))
+        if cfg.n_samples:
+            log.info("%s has no '%s' split: the sample grids show the first %d training pairs instead",
+                     d.data_root, d.val_split, len(samples))
     return train, samples

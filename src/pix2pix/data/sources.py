@@ -60,8 +60,8 @@ class DatasetSource:
 
     @property
     def direction(self) -> str:
-        """The paper's direction for this dataset (the preset's)."""
-        return PRESETS[self.preset]["direction"]
+        """The paper's direction for this dataset (the preset's, else the default AtoB)."""
+        return PRESETS[self.preset].get("direction", "AtoB")
 
     @property
     def archive_name(self) -> str:

@@ -3,14 +3,16 @@
     pix2pix export --checkpoint runs/facades --output facades.onnx
     pix2pix export --checkpoint runs/facades --format all --output export/
     pix2pix export --checkpoint runs/facades --format onnx safetensors --half --output export/
+    pix2pix export --checkpoint latest_net_G.pth --format pretrained --output facades-pix2pix/
 
     from pix2pix.deploy.export import export_model
     results = export_model("runs/facades", ["onnx"], "facades.onnx")   # -> [ExportResult]
 
 Formats (``formats.EXPORT_FORMATS``): ``safetensors`` (weights + config, for ``pix2pix.load``
 and other frameworks), ``torchscript`` (``.ts``, for libtorch C++ / plain ``torch.jit.load``),
-``torch-export`` (``.pt2``, ``torch.export.load``, AOTInductor), ``onnx`` (onnxruntime and friends).
-Every file carries the training config as JSON (``formats/metadata.py``).
+``torch-export`` (``.pt2``, ``torch.export.load``, AOTInductor), ``onnx`` (onnxruntime and friends),
+``pretrained`` (a Hugging Face folder: config.json + model.safetensors + README.md model card; not
+part of ``all``). Every file carries the training config as JSON (``formats/metadata.py``).
 
 Shapes: batch, height and width are dynamic; height and width must be multiples of ``2 ** depth``
 (256 for unet_256), because the U-Net halves them ``depth`` times and its skips must line up.
@@ -42,13 +44,17 @@ from ..config import TrainConfig
 from ..errors import ConfigError, ExportError
 from ..fileio import atomic_write_bytes
 from ..models.sampling import keep_all_dropout, with_explicit_sampling
-from .formats import EXPORT_FORMATS, FORMATS, SUFFIXES, kind_of, open_model, read_bytes
+from .formats import EXPORT_FORMATS, FILE_FORMATS, FORMATS, SUFFIXES, kind_of, open_model, read_bytes
 from .formats import onnx as onnx_format
+from .formats.common import min_blocks
+from .formats import pretrained as pretrained_format
 from .formats.metadata import export_metadata
+from .model_card import find_scores, model_card
 
 log = logging.getLogger("pix2pix")
 
 HALF_FORMATS = tuple(k for k in EXPORT_FORMATS if FORMATS[k].half)
+WEIGHT_FORMATS = ("safetensors", "pretrained")  # weights only: no mode
 TOLERANCE = 1e-3  # fp32 exports: max abs difference from PyTorch on outputs in [-1, 1]
 HALF_TOLERANCE = 2e-2  # --half: the file vs the fp32 model (fp16 rounding included), about 2.5 / 255
 
@@ -74,10 +80,10 @@ class ExportResult:
 
 # ----- what to write where ----------------------------------------------------------------------
 def normalize_formats(formats: Sequence[str]) -> list[str]:
-    """Unique formats in the order given; ``all`` means every format."""
+    """Unique formats in the order given; ``all`` means every single-file format."""
     out: list[str] = []
     for f in formats:
-        for name in EXPORT_FORMATS if f == "all" else [f]:
+        for name in FILE_FORMATS if f == "all" else [f]:
             if name not in EXPORT_FORMATS:
                 raise ConfigError(f"unknown export format {name!r}; choose from {', '.join(EXPORT_FORMATS)} or all")
             if name not in out:
@@ -105,12 +111,14 @@ def output_paths(output: str | os.PathLike, formats: Sequence[str], *, paper_sam
     if not formats:
         raise ConfigError(f"--output {out} is a folder: say which --format(s) to write there "
                           f"({', '.join(EXPORT_FORMATS)} or all), or give a file name such as model.onnx")
+    if formats == ["pretrained"]:  # the Hugging Face folder is --output itself
+        return {"pretrained": out}
     if out.suffix and not out.is_dir():
         raise ConfigError(f"--output {out}: {out.suffix} is not an export suffix ({', '.join(SUFFIXES.values())}); "
                           "give one of those, or a folder")
     def name(f: str) -> str:
-        paper = "-paper" if paper_sampling and f != "safetensors" else ""
-        return f"generator{paper}{'-fp16' if half else ''}{SUFFIXES[f]}"
+        paper = "-paper" if paper_sampling and f not in WEIGHT_FORMATS else ""
+        return f"generator{paper}{'-fp16' if half else ''}{SUFFIXES.get(f, '-pretrained')}"
 
     return {f: out / name(f) for f in formats}
 
@@ -119,7 +127,7 @@ def output_paths(output: str | os.PathLike, formats: Sequence[str], *, paper_sam
 def sample_inputs(cfg: TrainConfig) -> list[torch.Tensor]:
     """Fixed inputs in [-1, 1]: the training size (batch 2), one block by two (batch 1), and two
     blocks by one (batch 3), so dynamic batch, height and width are all exercised."""
-    m, s, c = cfg.model.multiple, cfg.data.model_size, cfg.model.input_nc
+    m, s, c = cfg.model.multiple * min_blocks(cfg), cfg.data.model_size, cfg.model.input_nc
     gen = torch.Generator().manual_seed(0)
     return [torch.rand(shape, generator=gen) * 2 - 1 for shape in [(2, c, s, s), (1, c, m, 2 * m), (3, c, 2 * m, m)]]
 
@@ -170,14 +178,16 @@ def verify(fmt: str, data: bytes, reference: nn.Module, cfg: TrainConfig, *, tol
 def export_model(checkpoint: str | os.PathLike, formats: Sequence[str], output: str | os.PathLike, *,
                  paper_sampling: bool = False, half: bool = False, tolerance: float | None = None,
                  opset: int | None = None) -> list[ExportResult]:
-    """Export the generator of ``checkpoint`` (run folder, .pt or .safetensors) in each format.
+    """Export the generator of ``checkpoint`` (any model ``pix2pix.load`` opens whose generator is a
+    module: run folder, .pt, .safetensors, Hugging Face folder, reference .pth) in each format.
 
     Each file is verified before it is written (see :func:`verify`); a failure raises
     :class:`ExportError` and leaves that file unwritten (formats before it are already written).
     """
     paths = output_paths(output, formats, paper_sampling=paper_sampling, half=half)
     if half and (bad := [f for f in paths if f not in HALF_FORMATS]):
-        raise ConfigError(f"--half applies to {' and '.join(HALF_FORMATS)}, not {', '.join(bad)} "
+        raise ConfigError(f"--half applies to {', '.join(HALF_FORMATS[:-1])} and {HALF_FORMATS[-1]}, "
+                          f"not {', '.join(bad)} "
                           "(TorchScript and torch.export programs are written in fp32)")
     if "onnx" in paths:
         onnx_format.require_exporter()
@@ -186,30 +196,49 @@ def export_model(checkpoint: str | os.PathLike, formats: Sequence[str], output: 
         raise ConfigError(f"{checkpoint}: an exported {opened.kind} program cannot be exported again; export "
                           "from the training checkpoint (run folder) or a .safetensors file")
     generator, cfg = opened.generator.eval(), opened.config
+    return [export_one(fmt, path, generator, cfg, source=opened.meta.get("source"), paper_sampling=paper_sampling,
+                       half=half, tolerance=tolerance, opset=opset, run_dir=checkpoint, name=str(checkpoint))
+            for fmt, path in paths.items()]
+
+
+def export_one(fmt: str, path: Path, generator: nn.Module, cfg: TrainConfig, *, source: dict | None = None,
+               paper_sampling: bool = False, half: bool = False, tolerance: float | None = None,
+               opset: int | None = None, run_dir: str | os.PathLike | None = None,
+               name: str = "the model") -> ExportResult:
+    """Write ``generator`` as one ``fmt`` file (or folder) at ``path``, verified first."""
+    start = time.perf_counter()
     tolerance = tolerance if tolerance is not None else (HALF_TOLERANCE if half else TOLERANCE)
-    results = []
-    for fmt, path in paths.items():
-        start = time.perf_counter()
-        log.info("exporting %s to %s ...", fmt, path)
-        mode = "paper_sampling" if paper_sampling and fmt != "safetensors" else "eval"
-        if paper_sampling and fmt == "safetensors":
-            log.info("safetensors holds weights only: choose the mode when loading it (--paper-sampling)")
-        reference = with_explicit_sampling(generator) if mode == "paper_sampling" else copy.deepcopy(generator)
-        meta = export_metadata(cfg, fmt, mode=mode, dtype="float16" if half else "float32",
-                               source=opened.meta.get("source"))
-        try:
-            data = FORMATS[fmt].write(reference, cfg, meta, half, opset)
-        except (ExportError, ConfigError):
-            raise
-        except Exception as e:  # exporter failures: unsupported op, opset, ...
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ExportError(f"{fmt} export of {checkpoint} failed ({type(e).__name__}: {first})") from e
-        diff, shapes = verify(fmt, data, reference, cfg, tolerance=tolerance, name=str(path))
+    log.info("exporting %s to %s ...", fmt, path)
+    mode = "paper_sampling" if paper_sampling and fmt not in WEIGHT_FORMATS else "eval"
+    if paper_sampling and fmt in WEIGHT_FORMATS:
+        log.info("%s holds weights only: choose the mode when loading it (--paper-sampling)", fmt)
+    reference = with_explicit_sampling(generator) if mode == "paper_sampling" else copy.deepcopy(generator).eval()
+    meta = export_metadata(cfg, fmt, mode=mode, dtype="float16" if half else "float32", source=source)
+    try:
+        data = FORMATS[fmt].write(reference, cfg, meta, half, opset)
+    except (ExportError, ConfigError):
+        raise
+    except Exception as e:  # exporter failures: unsupported op, opset, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ExportError(f"{fmt} export of {name} failed ({type(e).__name__}: {first})") from e
+    diff, shapes = verify(fmt, data, reference, cfg, tolerance=tolerance, name=str(path))
+    if FORMATS[fmt].folder:
+        card = model_card(cfg, meta, find_scores(run_dir), sum(p.numel() for p in generator.parameters()))
+        pretrained_format.write_folder(path, data, cfg, meta, card)
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, data)
-        results.append(ExportResult(fmt, path, len(data), diff, shapes, mode, meta["dtype"],
-                                    time.perf_counter() - start))
-    return results
+    return ExportResult(fmt, path, len(data), diff, shapes, mode, meta["dtype"], time.perf_counter() - start)
+
+
+def save_pretrained(generator: object, cfg: TrainConfig, folder: str | os.PathLike, *, source: dict | None = None,
+                    run_dir: str | os.PathLike | None = None, half: bool = False) -> Path:
+    """``Translator.save_pretrained``: the Hugging Face folder, verified as ``--format pretrained`` is."""
+    if not isinstance(generator, nn.Module):
+        raise ConfigError("this model is an exported program: save_pretrained needs weights (a checkpoint, "
+                          ".safetensors file, Hugging Face folder or reference .pth)")
+    generator = copy.deepcopy(generator).cpu()
+    return export_one("pretrained", Path(folder), generator, cfg, source=source, half=half, run_dir=run_dir).path
 
 
 def _size(n: int) -> str:

@@ -16,7 +16,8 @@ gives the same output. ``paper_sampling=True`` keeps dropout on and normalises w
 the test batch itself, as the paper does at test time; outputs then vary from call to call.
 
 Model files: :func:`load` is the one way to open a model of any kind (a run folder, a training
-checkpoint, or an exported ``.safetensors``, ``.onnx``, ``.pt2`` or ``.ts`` file; ``formats/`` has
+checkpoint, an exported ``.safetensors``, ``.onnx``, ``.pt2`` or ``.ts`` file, a Hugging Face
+folder, the reference implementation's ``*_net_G.pth``, a downloaded model's name; ``formats/`` has
 one reader per kind). The Translator only needs a callable generator and the config, so every
 kind goes through the same resizing, padding and batching.
 """
@@ -95,6 +96,32 @@ class Translator:
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.momentum = 0.0  # ... without changing the stored running statistics
 
+    # ----- Hugging Face folders -----------------------------------------------------------------
+    def save_pretrained(self, folder: str | os.PathLike, *, run_dir: str | os.PathLike | None = None,
+                        half: bool = False) -> Path:
+        """Write ``folder``: config.json + model.safetensors + README.md (``formats/pretrained.py``);
+        ``run_dir``: where to look for evaluation scores for the model card."""
+        from .export import save_pretrained
+
+        return save_pretrained(self.generator, self.config, folder, source=self.meta.get("source"),
+                               run_dir=run_dir, half=half)
+
+    @classmethod
+    def from_pretrained(cls, name: str | os.PathLike, device: str = "auto", paper_sampling: bool | None = None,
+                        revision: str | None = None) -> "Translator":
+        """A Hugging Face folder, or ``OWNER/NAME`` on the Hub (with the hub extra)."""
+        from .hub import download, looks_like_repo_id
+
+        if isinstance(name, str) and looks_like_repo_id(name):
+            name = download(name, revision)
+        return load(name, device=device, paper_sampling=paper_sampling)
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None) -> str:
+        """save_pretrained into a temporary folder and upload it to ``repo_id`` (hub extra); its URL."""
+        from .hub import push
+
+        return push(self.save_pretrained, repo_id, private=private, token=token)
+
     # ----- translation --------------------------------------------------------------------------
     @torch.no_grad()
     def translate_tensor(self, x: torch.Tensor, native_size: bool = False) -> torch.Tensor:
@@ -170,8 +197,9 @@ def _resize_one(t: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
 
 def load(path: str | os.PathLike, device: str = "auto", paper_sampling: bool | None = None,
          batch_size: int = 8) -> Translator:
-    """Open any trained model as a :class:`Translator`: a run folder, a training checkpoint, or an
-    exported ``.safetensors`` / ``.onnx`` / ``.pt2`` / ``.ts`` file (``pix2pix export``).
+    """Open any trained model as a :class:`Translator`: a run folder, a training checkpoint, an
+    exported ``.safetensors`` / ``.onnx`` / ``.pt2`` / ``.ts`` file (``pix2pix export``), a Hugging
+    Face folder, a reference ``*_net_G.pth``, or a pretrained model's name (``pix2pix download --model``).
 
     ``paper_sampling=None`` means the file's own mode (eval for weights). Exported programs
     cannot change mode: asking for the other one is a :class:`ConfigError` naming the file.

@@ -1,8 +1,10 @@
-"""The networks: U-Net generator and PatchGAN discriminator, each built from a ModelConfig; the
-paper's test-time sampling as explicit ops (``sampling``)."""
+"""The networks: U-Net and ResNet generators and the PatchGAN discriminator, each built from a
+ModelConfig; the paper's test-time sampling as explicit ops (``sampling``)."""
 
 from .discriminator import PatchDiscriminator, build_discriminator
-from .generator import UNet, build_generator
+from .generator import UNet, build_generator, reference_dropout_blocks
 from .layers import init_weights, norm_layer
+from .resnet import ResnetGenerator
 
-__all__ = ["UNet", "PatchDiscriminator", "build_generator", "build_discriminator", "init_weights", "norm_layer"]
+__all__ = ["UNet", "ResnetGenerator", "PatchDiscriminator", "build_generator", "build_discriminator",
+           "reference_dropout_blocks", "init_weights", "norm_layer"]

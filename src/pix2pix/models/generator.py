@@ -9,16 +9,21 @@ For ``unet_256`` (depth 8, ngf 64) on a 256x256 input::
 Encoder block i's output is concatenated to the decoder's output at the same resolution. The first
 encoder block has no norm, the innermost has no norm either (its output is 1x1, where batch norm of
 a single image would be zero), and the last decoder block ends in tanh, so outputs lie in [-1, 1].
-Dropout sits in the three innermost decoder blocks, as in the paper's original Torch code.
+Dropout sits in the three innermost decoder blocks, as in the paper's original Torch code
+(``--dropout-placement paper``); the PyTorch reference puts it one block further out
+(``reference``: decoder blocks 1 .. depth-5), which imported reference files keep.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 import torch.nn as nn
 
 from ..config import ModelConfig
 from .layers import NormLayer, init_weights, norm_layer
+from .resnet import ResnetGenerator, build_resnet
 
 
 class DownBlock(nn.Module):
@@ -65,13 +70,20 @@ class UNet(nn.Module):
     """Encoder-decoder with skips. Input sides must be multiples of ``2 ** depth``.
 
     forward: (B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1].
+
+    ``dropout_blocks``: the decoder blocks with dropout, as indices into ``ups`` (0 = innermost);
+    default the ``n_dropout`` innermost.
     """
 
     def __init__(self, in_channels: int, out_channels: int, depth: int = 8, ngf: int = 64,
-                 norm: str = "batch", dropout: float = 0.5, n_dropout: int = 3):
+                 norm: str = "batch", dropout: float = 0.5, n_dropout: int = 3,
+                 dropout_blocks: Sequence[int] | None = None):
         super().__init__()
         if depth < 2:
             raise ValueError(f"U-Net depth must be >= 2, got {depth}")
+        drop_at = set(range(n_dropout) if dropout_blocks is None else dropout_blocks)
+        if any(not 0 <= j < depth - 1 for j in drop_at):
+            raise ValueError(f"dropout_blocks must lie in [0, {depth - 2}], got {sorted(drop_at)}")
         self.depth = depth
         make_norm = norm_layer(norm)
         bias = norm != "batch"  # batch norm has its own shift
@@ -86,7 +98,7 @@ class UNet(nn.Module):
         ups = []
         for j, i in enumerate(range(depth - 1, 0, -1)):  # decoder level i outputs width[i - 1]
             cin = width[i] if i == depth - 1 else 2 * width[i]
-            p = dropout if j < n_dropout else 0.0
+            p = dropout if j in drop_at else 0.0
             ups.append(UpBlock(cin, width[i - 1], make_norm, dropout=p, bias=bias))
         self.ups = nn.ModuleList(ups)
         self.out = OutputBlock(2 * width[0], out_channels)
@@ -103,7 +115,22 @@ class UNet(nn.Module):
         return self.out(h)
 
 
-def build_generator(cfg: ModelConfig) -> UNet:
-    g = UNet(cfg.input_nc, cfg.output_nc, depth=cfg.depth, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
+def reference_dropout_blocks(depth: int) -> tuple[int, ...]:
+    """Where the PyTorch reference's UnetGenerator puts Dropout(0.5), as ``ups`` indices.
+
+    It adds dropout to the ``depth - 5`` intermediate ngf*8 blocks built in its loop, never to the
+    innermost: ``ups[1] .. ups[depth-5]``, i.e. (1, 2, 3) for unet_256, (1, 2) for unet_128, none
+    for depth 5.
+    """
+    return tuple(range(1, depth - 4))
+
+
+def build_generator(cfg: ModelConfig) -> UNet | ResnetGenerator:
+    """The generator ``cfg.netG`` names (``unet_N`` or ``resnet_Nblocks``), with the paper's init."""
+    if cfg.n_blocks is not None:
+        return build_resnet(cfg.input_nc, cfg.output_nc, cfg.n_blocks, cfg.ngf, cfg.norm, cfg.dropout)
+    blocks = reference_dropout_blocks(cfg.depth) if cfg.dropout_placement == "reference" else None
+    g = UNet(cfg.input_nc, cfg.output_nc, depth=cfg.depth, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout,
+             dropout_blocks=blocks)
     init_weights(g)
     return g

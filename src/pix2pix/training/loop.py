@@ -33,11 +33,12 @@ from ..devices import autocast, resolve_device
 from ..errors import ConfigError, NonFiniteLoss
 from . import distributed as dist
 from .checkpoint import RESUME_KEYS, checkpoint_bytes, checkpoint_config, load_checkpoint
+from .init import InitialWeights, load_initial_weights
 from .losses import Objective
-from .meter import LossMeter
+from .meter import LossMeter, run_clock
 from .nets import build_nets, parameter_bytes
 from .run_folder import RunFolder
-from .schedule import epoch_seed, lr_factor
+from .schedule import continue_schedule, epoch_seed, lr_factor
 from .state import Progress, all_finite, restore_training_state, training_state
 from .step import LOSS_NAMES, NonFiniteGuard, train_step
 
@@ -72,7 +73,8 @@ class StopFlag:
 class Trainer:
     """One run: the nets, the data and the loop, writing into a :class:`RunFolder`. Use :func:`train`."""
 
-    def __init__(self, cfg: TrainConfig, *, resume_state: dict[str, Any] | None = None, progress: bool = True):
+    def __init__(self, cfg: TrainConfig, *, resume_state: dict[str, Any] | None = None, progress: bool = True,
+                 init: InitialWeights | None = None):
         self.cfg, self.run_dir = cfg, RunFolder(cfg.out)
         self.device = dist.device_for_rank(resolve_device(cfg.device))
         self.main = dist.rank() == 0
@@ -83,6 +85,11 @@ class Trainer:
         train_data, self.samples = load_datasets(cfg, progress=self.show)
         self.source = BatchSource(train_data, cfg, self.device, dist.rank(), dist.world_size())
         self.nets = build_nets(cfg, self.device)
+        if init is not None and resume_state is None:  # fine-tuning: MODEL's weights, fresh optimisers
+            load_initial_weights(self.nets, init)
+            if self.main:
+                log.info("starting from the weights of %s (%s)", init.source, "generator and discriminator"
+                         if init.discriminator is not None else "generator; the discriminator starts fresh")
         self.objective = Objective.of(cfg)
         self.guard = NonFiniteGuard(self.nets.G_plain, self.nets.D_plain) if cfg.skip_nonfinite else None
         if self.main:  # a full disk is found now rather than at the end of the first epoch
@@ -123,6 +130,7 @@ class Trainer:
     def run(self) -> Path:
         cfg, st = self.cfg, self.state
         start_time = time.monotonic()
+        self._first_step = st.step  # the run's pace (for its ETA) is measured from this process's steps
         self._tb = self.run_dir.tensorboard_writer() if cfg.tensorboard and self.main else None
         with StopFlag() as stop:
             while st.epoch < cfg.total_epochs:
@@ -183,6 +191,7 @@ class Trainer:
         bar = tqdm(total=total, initial=st.batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.total_epochs}",
                    unit="batch", disable=not self.show, leave=False, dynamic_ncols=True)
         summary: dict[str, Any] = {}
+        clock = ""
         try:
             for b in range(st.batch_in_epoch, total):
                 src, tgt = self.source.batch(self.source.batch_index(order, b), data_gen)
@@ -193,8 +202,10 @@ class Trainer:
                 at_log_point = st.step % cfg.log_every == 0 or b + 1 == total
                 if at_log_point:
                     summary = self._log(meter, epoch, lr)
+                    left = (cfg.total_epochs - epoch - 1) * total + total - b - 1  # steps still to run
+                    clock = run_clock(time.monotonic() - start_time, st.step - self._first_step, left)
                     bar.set_postfix({k: _fmt(summary[k], 3) for k in LOSS_NAMES}
-                                    | {"img/s": f"{summary['images_per_sec']:.1f}"})
+                                    | {"img/s": f"{summary['images_per_sec']:.1f}", "run": clock})
                 if st.step % cfg.sample_every == 0 and self.main:
                     self._write_samples()
                 reason = self._should_stop(stop, start_time, at_log_point)
@@ -207,7 +218,7 @@ class Trainer:
         if self.show and summary:
             tqdm.write(f"epoch {epoch + 1}/{cfg.total_epochs}  "
                        + "  ".join(f"{k} {_fmt(summary[k], 4)}" for k in LOSS_NAMES)
-                       + f"  lr {lr:.2e}  {summary['images_per_sec']:.1f} img/s")
+                       + f"  lr {lr:.2e}  {summary['images_per_sec']:.1f} img/s  {clock}")
         return None
 
     def _should_stop(self, stop: StopFlag, start_time: float, at_log_point: bool) -> str | None:
@@ -286,13 +297,19 @@ def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
-    """Train a new run in ``cfg.out`` (which must not hold a checkpoint already); returns the run folder."""
+def train(cfg: TrainConfig, *, progress: bool = True, init: InitialWeights | None = None) -> Path:
+    """Train a new run in ``cfg.out`` (which must not hold a checkpoint already); returns the run folder.
+
+    ``init``: the weights of ``cfg.init_from``, opened by the caller (``pix2pix.train`` does it;
+    see ``training/init.py``)."""
     if RunFolder.is_run_folder(cfg.out) and dist.rank() == 0:
         raise ConfigError(f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
                           "or choose another --out")
+    if cfg.init_from and init is None:
+        raise ConfigError(f"init_from {cfg.init_from!r}: open the model with pix2pix.train (or "
+                          "pix2pix train --init-from), which reads every model-file kind")
     with dist.session():
-        return Trainer(cfg, progress=progress).run()
+        return Trainer(cfg, progress=progress, init=init).run()
 
 
 def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, *, progress: bool = True) -> Path:
@@ -308,9 +325,14 @@ def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, 
     if bad:
         raise ConfigError(f"cannot change {', '.join(bad)} when resuming {run.path}; "
                           f"only {', '.join(sorted(allowed))} may change")
-    cfg = TrainConfig.from_flat({**overrides, "out": str(run.path)}, base=cfg)
+    asked = TrainConfig.from_flat({**overrides, "out": str(run.path)}, base=cfg)
+    cfg = continue_schedule(cfg, asked, state["epoch"])
+    if cfg != asked and dist.rank() == 0:
+        log.info("%s finished its %d + %d epoch schedule: %d more epochs at its final learning rate, %.3g "
+                 "(extra_epochs %d; README: 'Extending a run')", run.path, cfg.epochs, cfg.epochs_decay,
+                 cfg.total_epochs - state["epoch"], cfg.lr * lr_factor(cfg, cfg.total_epochs - 1), cfg.extra_epochs)
     if state["epoch"] >= cfg.total_epochs:
         raise ConfigError(f"{run.path} already finished {state['epoch']} of {cfg.total_epochs} epochs; "
-                          f"pass a larger --epochs to extend it")
+                          f"pass a larger --epochs (or --extra-epochs) to extend it")
     with dist.session():
         return Trainer(cfg, resume_state=state, progress=progress).run()

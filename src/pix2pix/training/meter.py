@@ -1,5 +1,6 @@
 """The losses between two log points: summed on the device by every step (no host sync), read back
-once per log point (one sync, averaged over every rank), and checked for NaN/inf there."""
+once per log point (one sync, averaged over every rank), and checked for NaN/inf there; the run's
+elapsed time and ETA for the progress display."""
 
 from __future__ import annotations
 
@@ -46,3 +47,15 @@ class LossMeter:
     @staticmethod
     def finite(means: dict[str, float | None]) -> bool:
         return all(v is None or math.isfinite(v) for v in means.values())
+
+
+def run_clock(elapsed: float, steps_done: int, steps_left: int) -> str:
+    """``elapsed H:MM:SS, ETA H:MM:SS`` for the whole run: the steps still to run at the pace of the
+    steps this process has run so far (a resumed run measures its own pace)."""
+    eta = _clock(elapsed / steps_done * steps_left) if steps_done else "?"
+    return f"elapsed {_clock(elapsed)}, ETA {eta}"
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

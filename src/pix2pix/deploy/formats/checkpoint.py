@@ -24,4 +24,4 @@ def read(source: Source, name: str, device: torch.device) -> Opened:
     load_weights(g, state["generator"], "generator", file)
     meta = {"mode": "eval", "dtype": "float32",
             "source": {"file": file.name, "epoch": state.get("epoch"), "step": state.get("step")}}
-    return Opened(g.to(device), cfg, "checkpoint", device, meta)
+    return Opened(g.to(device), cfg, "checkpoint", device, meta, discriminator=state.get("discriminator"))

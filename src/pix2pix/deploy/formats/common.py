@@ -28,6 +28,7 @@ class Opened:
     kind: str  # a key of FORMATS
     device: torch.device
     meta: dict[str, Any] = field(default_factory=dict)
+    discriminator: dict[str, torch.Tensor] | None = None  # a training checkpoint's D weights (for fine-tuning)
 
 
 class Program:
@@ -75,17 +76,26 @@ def first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
+def min_blocks(cfg: TrainConfig) -> int:
+    """The fewest blocks of ``multiple`` an image side may have: 1 for a U-Net; 2 for a ResNet, whose
+    residual blocks reflect-pad by 1 pixel at 1/4 scale, which needs 2 pixels there (sides >= 8)."""
+    return 2 if cfg.model.n_blocks is not None else 1
+
+
 def example_input(cfg: TrainConfig, batch: int, blocks: int) -> torch.Tensor:
-    """Zeros of (batch, input_nc, blocks * multiple, blocks * multiple): what exporters trace with."""
-    m = cfg.model.multiple
+    """Zeros of (batch, input_nc, blocks * multiple, blocks * multiple): what exporters trace with
+    (at least :func:`min_blocks`)."""
+    m, blocks = cfg.model.multiple, max(blocks, min_blocks(cfg))
     return torch.zeros(batch, cfg.model.input_nc, blocks * m, blocks * m)
 
 
-def dynamic_shapes(multiple: int) -> tuple:
-    """Batch free; height and width free multiples of ``multiple`` (one spec for the one input)."""
+def dynamic_shapes(multiple: int, fewest: int = 1) -> tuple:
+    """Batch free; height and width free multiples of ``multiple``, at least ``fewest`` of them (one
+    spec for the one input)."""
     from torch.export import Dim
 
-    return ({0: Dim("batch", min=1), 2: multiple * Dim("blocks_h", min=1), 3: multiple * Dim("blocks_w", min=1)},)
+    return ({0: Dim("batch", min=1), 2: multiple * Dim("blocks_h", min=fewest),
+             3: multiple * Dim("blocks_w", min=fewest)},)
 
 
 @contextlib.contextmanager

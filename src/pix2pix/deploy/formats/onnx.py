@@ -10,7 +10,8 @@ import torch.nn as nn
 
 from ...config import TrainConfig
 from ...errors import CheckpointError, ExportError, missing_extra
-from .common import Opened, Program, Source, dynamic_shapes, example_input, exporting, first_line
+from .common import (Opened, Program, Source, dynamic_shapes, example_input, exporting, first_line,
+                     min_blocks)
 from .metadata import META_KEY, parse_metadata
 
 
@@ -78,7 +79,8 @@ def write(module: nn.Module, cfg: TrainConfig, meta: dict, half: bool, opset: in
         module = Float16(module)
     with exporting():
         program = torch.onnx.export(module, (example_input(cfg, 2, 2),), dynamo=True, input_names=["input"],
-                                    output_names=["output"], dynamic_shapes=dynamic_shapes(cfg.model.multiple),
+                                    output_names=["output"],
+                                    dynamic_shapes=dynamic_shapes(cfg.model.multiple, min_blocks(cfg)),
                                     opset_version=opset, verbose=False)
     proto = program.model_proto
     onnx.helper.set_model_props(proto, {META_KEY: json.dumps(meta)})

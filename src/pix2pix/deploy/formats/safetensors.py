@@ -17,8 +17,9 @@ from .common import Opened, Source, first_line, read_source
 from .metadata import META_KEY, parse_metadata
 
 
-def read(source: Source, name: str, device: torch.device) -> Opened:
-    """Weights + config; fp16 files are cast back to float32 (the network computes in fp32)."""
+def read(source: Source, name: str, device: torch.device, config: TrainConfig | None = None) -> Opened:
+    """Weights + config; fp16 files are cast back to float32 (the network computes in fp32).
+    ``config``: the config kept beside the file (a Hugging Face folder's config.json) instead of its own."""
     from safetensors.torch import load as load_tensors
 
     data = read_source(source, name)
@@ -28,7 +29,10 @@ def read(source: Source, name: str, device: torch.device) -> Opened:
         tensors = load_tensors(data)
     except Exception as e:  # struct.error, JSON errors, SafetensorError
         raise CheckpointError(f"{name}: not a readable safetensors file ({first_line(e)})") from None
-    cfg, meta = parse_metadata((header.get("__metadata__") or {}).get(META_KEY), name, "safetensors")
+    if config is not None:
+        cfg, meta = config, {}
+    else:
+        cfg, meta = parse_metadata((header.get("__metadata__") or {}).get(META_KEY), name, "safetensors")
     g = build_generator(cfg.model)
     weights = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     load_weights(g, weights, "generator", name)

@@ -13,7 +13,8 @@ import torch.nn as nn
 
 from ...config import TrainConfig
 from ...errors import CheckpointError
-from .common import Opened, Source, TorchProgram, dynamic_shapes, example_input, exporting, first_line, stream
+from .common import (Opened, Source, TorchProgram, dynamic_shapes, example_input, exporting, first_line,
+                     min_blocks, stream)
 from .metadata import META_FILE, parse_metadata
 
 
@@ -35,7 +36,7 @@ def read(source: Source, name: str, device: torch.device) -> Opened:
 def write(module: nn.Module, cfg: TrainConfig, meta: dict, half: bool, opset: int | None) -> bytes:
     with exporting():
         program = torch.export.export(module, (example_input(cfg, 2, 2),),
-                                      dynamic_shapes=dynamic_shapes(cfg.model.multiple))
+                                      dynamic_shapes=dynamic_shapes(cfg.model.multiple, min_blocks(cfg)))
         buf = io.BytesIO()
         torch.export.save(program, buf, extra_files={META_FILE: json.dumps(meta)})
     return buf.getvalue()
