@@ -44,8 +44,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
              f"; skipped {len(report.skipped)} unreadable" if report.skipped else "")
     if args.report:
         from ..evaluate.report import write_translate_report
+        from ..fileio import writing
 
-        log.info("report: %s", write_translate_report(args.output, items, report, translator, args.side_by_side))
+        with writing(f"{args.output}/index.html", f"the {report.written} translated images are complete"):
+            page = write_translate_report(args.output, items, report, translator, args.side_by_side)
+        log.info("report: %s", page)
     return 0
 
 
@@ -70,13 +73,16 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..deploy.export import export_model, format_results
-    from ..fileio import save_json
+    from ..fileio import check_writable, save_json, writing
 
+    if args.json:
+        check_writable(args.json, what="--json file")
     results = export_model(args.checkpoint, args.formats, args.output, paper_sampling=args.paper_sampling,
                            half=args.half, tolerance=args.tolerance, opset=args.opset)
     print(format_results(results))
     if args.json:
-        save_json([r.to_dict() for r in results], args.json)
+        with writing(args.json, "the exported files are complete"):
+            save_json([r.to_dict() for r in results], args.json)
     return 0
 
 

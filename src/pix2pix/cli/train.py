@@ -59,14 +59,17 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..fileio import save_json
+    from ..fileio import check_writable, save_json, writing
     from ..training.bench import bench, format_results
 
+    if args.json:
+        check_writable(args.json, what="--json file")
     results = bench(build_train_config(args), steps=args.steps, warmup=args.warmup,
                     infer_batch_size=args.infer_batch_size)
     print(format_results(results))
     if args.json:
-        save_json(results, args.json)
+        with writing(args.json):
+            save_json(results, args.json)
     return 0
 
 

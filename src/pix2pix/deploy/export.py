@@ -40,7 +40,7 @@ import torch.nn as nn
 
 from ..config import TrainConfig
 from ..errors import ConfigError, ExportError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, check_writable, writing
 from ..models.sampling import keep_all_dropout, with_explicit_sampling
 from .formats import EXPORT_FORMATS, FORMATS, SUFFIXES, kind_of, open_model, read_bytes
 from .formats import onnx as onnx_format
@@ -179,6 +179,8 @@ def export_model(checkpoint: str | os.PathLike, formats: Sequence[str], output: 
     if half and (bad := [f for f in paths if f not in HALF_FORMATS]):
         raise ConfigError(f"--half applies to {' and '.join(HALF_FORMATS)}, not {', '.join(bad)} "
                           "(TorchScript and torch.export programs are written in fp32)")
+    for path in paths.values():  # an unwritable place is found now, not after the export and its checks
+        check_writable(path, what="export file")
     if "onnx" in paths:
         onnx_format.require_exporter()
     opened = open_model(checkpoint, "cpu")
@@ -205,8 +207,8 @@ def export_model(checkpoint: str | os.PathLike, formats: Sequence[str], output: 
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise ExportError(f"{fmt} export of {checkpoint} failed ({type(e).__name__}: {first})") from e
         diff, shapes = verify(fmt, data, reference, cfg, tolerance=tolerance, name=str(path))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, data)
+        with writing(path, f"{len(results)} files written before it" if results else "nothing was written"):
+            atomic_write_bytes(path, data)
         results.append(ExportResult(fmt, path, len(data), diff, shapes, mode, meta["dtype"],
                                     time.perf_counter() - start))
     return results
