@@ -28,6 +28,9 @@ def _translate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", action="store_true",
                    help="also write OUTPUT/index.html: input | output | target per image, with scores where a "
                         "target exists (--paired)")
+    p.add_argument("--trust-program", action="store_true",
+                   help="allow a .pt2 or .ts --checkpoint: such programs can run code or touch files; only for "
+                        "files whose source you trust")
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -36,7 +39,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     # without --paper-sampling an exported program keeps the mode it was exported in
     translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, trust_program=args.trust_program)
     items = collect_inputs(args.input, paired=args.paired)
     report = translate_files(translator, items, args.output, side_by_side=args.side_by_side,
                              native_size=args.native_size, strict=args.strict)
@@ -98,13 +101,17 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--paper-sampling", action="store_true",
                    help="dropout and batch statistics on, as the paper (each request then runs alone)")
+    p.add_argument("--trust-program", action="store_true",
+                   help="allow a .pt2 or .ts --checkpoint: such programs can run code or touch files; only for "
+                        "files whose source you trust")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..deploy import load
     from ..deploy.serve import serve  # raises a one-line ConfigError when the serve extra is missing
 
-    translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None)
+    translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None,
+                      trust_program=args.trust_program)
     serve(translator, host=args.host, port=args.port, max_bytes=args.max_bytes, max_pixels=args.max_pixels,
           max_batch=args.max_batch)
     return 0

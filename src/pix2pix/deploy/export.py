@@ -183,10 +183,10 @@ def export_model(checkpoint: str | os.PathLike, formats: Sequence[str], output: 
         check_writable(path, what="export file")
     if "onnx" in paths:
         onnx_format.require_exporter()
-    opened = open_model(checkpoint, "cpu")
-    if not isinstance(opened.generator, nn.Module):
-        raise ConfigError(f"{checkpoint}: an exported {opened.kind} program cannot be exported again; export "
+    if kind_of(checkpoint) not in ("checkpoint", "safetensors"):  # refused unopened: a program may run code
+        raise ConfigError(f"{checkpoint}: an exported {kind_of(checkpoint)} program cannot be exported again; export "
                           "from the training checkpoint (run folder) or a .safetensors file")
+    opened = open_model(checkpoint, "cpu")
     generator, cfg = opened.generator.eval(), opened.config
     tolerance = tolerance if tolerance is not None else (HALF_TOLERANCE if half else TOLERANCE)
     results = []

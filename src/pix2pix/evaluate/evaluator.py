@@ -200,7 +200,8 @@ def evaluate_files(task: str | None, *, checkpoint: str | None = None, data: str
                    pred_suffix: str = "", target_suffix: str = "", input_suffix: str = "",
                    segmenter: str | None = None, report_dir: str | None = None, json_path: str | None = None,
                    max_items: int | None = None, native_size: bool = False, paper_sampling: bool = False,
-                   batch_size: int = 8, device: str = "auto", progress: bool = True) -> dict[str, Any]:
+                   batch_size: int = 8, device: str = "auto", progress: bool = True,
+                   trust_program: bool = False) -> dict[str, Any]:
     """All of ``pix2pix evaluate`` but the printing: check the options, translate ``data``'s ``split``
     with ``checkpoint`` or read ``predictions`` / ``targets``, score, and write ``json_path``.
 
@@ -233,7 +234,7 @@ def evaluate_files(task: str | None, *, checkpoint: str | None = None, data: str
 
         if not data:
             raise ConfigError("--checkpoint needs --data DIR (the dataset whose --split is translated and scored)")
-        translator = load(checkpoint, device=device, paper_sampling=paper_sampling)
+        translator = load(checkpoint, device=device, paper_sampling=paper_sampling, trust_program=trust_program)
         translator.batch_size = batch_size
         source = from_model(translator, data, split, max_items=max_items, native_size=native_size)
         source.settings["checkpoint"] = str(checkpoint)
