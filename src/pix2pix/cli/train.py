@@ -14,17 +14,23 @@ log = logging.getLogger("pix2pix")
 # ----- train ------------------------------------------------------------------------------------
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in --out even if it holds another run's files: removes that run's "
+                        "checkpoints, log, samples and page first (nothing else in the folder)")
     add_preset_and_config(p)
     add_config_options(p, resume_note=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
     from ..training import resume, train
 
     if args.resume:
+        if args.overwrite:
+            raise ConfigError("--overwrite starts a new run; it cannot be combined with --resume")
         run_dir = resume(args.resume, config_overrides(args))
     else:
-        run_dir = train(build_train_config(args))
+        run_dir = train(build_train_config(args), overwrite=args.overwrite)
     log.info("run folder: %s (checkpoint: %s/latest.pt)", run_dir, run_dir)
     return 0
 

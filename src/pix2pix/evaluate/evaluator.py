@@ -248,7 +248,8 @@ def evaluate_files(task: str | None, *, checkpoint: str | None = None, data: str
     results = evaluate(source, task, segmenter=seg, report_dir=report_dir, batch_size=batch_size, progress=progress)
     if json_path:
         try:
-            with writing(json_path, f"the scores were computed (above){' and the report written' if report_dir else ''}"):
+            done = "the scores were computed (above)" + (" and the report written" if report_dir else "")
+            with writing(json_path, done):
                 save_json(json_ready(results), json_path)
         except OutputError:
             from .report import format_results

@@ -16,6 +16,7 @@ only rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -286,19 +287,26 @@ def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
-    """Train a new run in ``cfg.out`` (which must not hold a checkpoint already); returns the run folder."""
-    if RunFolder.is_run_folder(cfg.out) and dist.rank() == 0:
-        raise ConfigError(f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
-                          "or choose another --out")
-    with dist.session():
-        return Trainer(cfg, progress=progress).run()
+def train(cfg: TrainConfig, *, progress: bool = True, overwrite: bool = False) -> Path:
+    """Train a new run in ``cfg.out``; returns the run folder. A folder holding another run's files is
+    refused unless ``overwrite`` (which removes them first); one process at a time per folder."""
+    run = RunFolder(cfg.out)
+    with run.exclusive() if dist.rank() == 0 else contextlib.nullcontext():  # only rank 0 writes
+        if dist.rank() == 0:
+            run.check_new_run(overwrite)
+        with dist.session():
+            return Trainer(cfg, progress=progress).run()
 
 
 def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, *, progress: bool = True) -> Path:
     """Continue the run in ``run_dir`` from its latest checkpoint. ``overrides`` may change only the
     options whose config field says so (``resumable``; e.g. a larger ``epochs`` extends the run)."""
     run = RunFolder(run_dir)
+    with run.exclusive(create=False) if dist.rank() == 0 else contextlib.nullcontext():
+        return _resume(run, overrides, progress)
+
+
+def _resume(run: RunFolder, overrides: dict[str, Any] | None, progress: bool) -> Path:
     state = load_checkpoint(run.path, map_location="cpu", require=RESUME_KEYS)
     cfg = checkpoint_config(state, run.latest)
     overrides = dict(overrides or {})
