@@ -32,6 +32,7 @@ from ..data.augment import eval_transform
 from ..data.loader import BatchSource, load_datasets
 from ..devices import autocast, resolve_device
 from ..errors import ConfigError, NonFiniteLoss
+from ..models.size import check_fits
 from . import distributed as dist
 from .checkpoint import RESUME_KEYS, checkpoint_bytes, checkpoint_config, load_checkpoint
 from .losses import Objective
@@ -78,6 +79,8 @@ class Trainer:
         self.device = dist.device_for_rank(resolve_device(cfg.device))
         self.main = dist.rank() == 0
         self.show = progress and self.main
+        check_fits(cfg.model, self.device, training=True,  # before any data is loaded
+                   source=str(self.run_dir.latest) if resume_state is not None else "these settings")
         if self.main:
             self.run_dir.prepare()
             self.run_dir.write_config(cfg.to_dict())
