@@ -98,6 +98,14 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-bytes", type=int, default=20 * 2**20, help="largest request body in bytes (20 MiB)")
     p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image in pixels (4096 x 4096)")
     p.add_argument("--max-batch", type=int, default=8, help="requests that may share one forward pass (8)")
+    p.add_argument("--max-in-flight", type=int, default=16,
+                   help="translation requests being read, decoded, queued or run at once; more get 503 (16)")
+    p.add_argument("--max-pixels-in-flight", type=int, default=2 * 4096 * 4096,
+                   help="decoded pixels among them; more get 503 (2 x 4096 x 4096: about 2 GB at peak)")
+    p.add_argument("--max-connections", type=int, default=256, help="open connections; more get 503 (256)")
+    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds for a request's headers (10)")
+    p.add_argument("--body-timeout", type=float, default=60.0, help="seconds for a request's body, else 408 (60)")
+    p.add_argument("--keep-alive", type=float, default=5.0, help="seconds an idle connection stays open (5)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--paper-sampling", action="store_true",
                    help="dropout and batch statistics on, as the paper (each request then runs alone)")
@@ -108,12 +116,16 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..deploy import load
-    from ..deploy.serve import serve  # raises a one-line ConfigError when the serve extra is missing
+    from ..deploy.serve import ServerLimits, serve  # a one-line ConfigError when the serve extra is missing
+
+    limits = ServerLimits(max_in_flight=args.max_in_flight, max_pixels_in_flight=args.max_pixels_in_flight,
+                          max_connections=args.max_connections, header_timeout=args.header_timeout,
+                          body_timeout=args.body_timeout, keep_alive=args.keep_alive)
 
     translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None,
                       trust_program=args.trust_program)
     serve(translator, host=args.host, port=args.port, max_bytes=args.max_bytes, max_pixels=args.max_pixels,
-          max_batch=args.max_batch)
+          max_batch=args.max_batch, limits=limits)
     return 0
 
 
