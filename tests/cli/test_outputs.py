@@ -129,3 +129,17 @@ def test_bench_checks_its_json_first(tmp_path, capsys, monkeypatch):
     assert main(["bench", "--netG", "unet_32", "--ngf", "8", "--ndf", "8", "--crop-size", "32", "--load-size",
                  "32", "--json", str(out)]) == 2
     one_line_error(capsys, out, "--json file")
+
+
+def test_segmenter_training_and_quickstart_check_their_place_first(tmp_path, synthetic_root, capsys, monkeypatch):
+    import pix2pix.evaluate.segmenter_training as segmenter_training
+    import pix2pix.quickstart as quickstart
+
+    monkeypatch.setattr(segmenter_training, "load_segmentation_set", never("segmenter training"))
+    out = blocked(tmp_path, "seg.safetensors")
+    assert main(["evaluate", "--train-segmenter", "--data", str(synthetic_root), "--segmenter", str(out)]) == 2
+    one_line_error(capsys, out, "--segmenter file")
+    monkeypatch.setattr(quickstart, "make_synthetic_dataset", never("quickstart"))
+    out = blocked(tmp_path, "quick")
+    assert main(["quickstart", "--out", str(out)]) == 2
+    one_line_error(capsys, out, "--out folder")

@@ -21,7 +21,6 @@ import pytest
 
 from conftest import noise_image, write_ab
 from pix2pix.cli import main
-from pix2pix.data import archive as archive_module
 from pix2pix.data.pairs import PairedImages
 from pix2pix.data.sources import BASE_URL_ENV, SOURCES, install_dataset
 from pix2pix.errors import DownloadError, OutputError

@@ -33,6 +33,8 @@ from typing import Any, Iterator
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ..errors import ConfigError
+
 log = logging.getLogger("pix2pix")
 RETRY_AFTER_S = 1
 
@@ -50,8 +52,6 @@ class ServerLimits:
     max_header_bytes: int = 16 * 1024  # h11: largest request line + headers
 
     def __post_init__(self) -> None:
-        from ..errors import ConfigError
-
         bad = [k for k, v in asdict(self).items() if not v > 0]
         if bad:
             raise ConfigError(f"serve limits must be positive: {', '.join(bad)}")
