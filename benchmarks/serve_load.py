@@ -232,6 +232,7 @@ def main() -> None:
     p.add_argument("--time-limit", type=float, default=600, help="seconds per phase at most (600)")
     p.add_argument("--rss-limit-gb", type=float, default=3.0, help="the burst's memory target (3)")
     p.add_argument("--serve-args", default="", help="extra pix2pix serve flags, e.g. '--max-in-flight 32'")
+    p.add_argument("--only", choices=["burst", "small"], help="run one phase only")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
@@ -239,38 +240,45 @@ def main() -> None:
     extra = args.serve_args.split()
     results: dict = {"cpu": cpu_name(), "checkpoint": checkpoint, "serve_args": extra,
                      "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
-    big = png(args.side, noise=False)
-    server = Server(checkpoint, extra)
-    try:
-        results["burst"] = asyncio.run(burst(server.url, args.burst, big, args.time_limit))
-    finally:
-        results["burst"] = {**results.get("burst", {}), **server.stop(), "upload_bytes": len(big),
-                            "side": args.side}
-    server = Server(checkpoint, extra)
-    try:
-        results["small"] = asyncio.run(small(server.url, args.small, png(256, noise=True), args.max_tries,
-                                             args.time_limit))
-    finally:
-        results["small"] = {**results.get("small", {}), **server.stop()}
+    if args.only != "small":
+        big = png(args.side, noise=False)
+        server = Server(checkpoint, extra)
+        try:
+            results["burst"] = asyncio.run(burst(server.url, args.burst, big, args.time_limit))
+        finally:
+            results["burst"] = {**results.get("burst", {}), **server.stop(), "upload_bytes": len(big),
+                                "side": args.side}
+        b = results["burst"]
+        held = b.get("peak_rss_mb", 0) < args.rss_limit_gb * 1024 and not b.get("other") and \
+            b.get("health", {}).get("ok") == b.get("health", {}).get("asked")
+        results["burst_target_met"] = held
+    if args.only != "burst":
+        server = Server(checkpoint, extra)
+        try:
+            results["small"] = asyncio.run(small(server.url, args.small, png(256, noise=True), args.max_tries,
+                                                 args.time_limit))
+        finally:
+            results["small"] = {**results.get("small", {}), **server.stop()}
 
-    b, s = results["burst"], results["small"]
-    held = b.get("peak_rss_mb", 0) < args.rss_limit_gb * 1024 and not b.get("other") and \
-        b.get("health", {}).get("ok") == b.get("health", {}).get("asked")
-    results["burst_target_met"] = held
-    print(f"pix2pix serve under load on 127.0.0.1 ({results['cpu']})")
-    print(f"burst: {b['requests']} x {args.side}x{args.side} PNG ({b['upload_bytes'] // 1024} kB each) at once")
-    print(f"  answers      200: {b['ok']}  503: {b['busy_503']}  other: {b['other'] or 'none'}  (wall {b['wall_s']} s)")
-    print(f"  memory       idle {b['idle_rss_mb']} MB, peak {b['peak_rss_mb']} MB (target < {args.rss_limit_gb:g} GB: "
-          f"{'met' if held else 'NOT met'})")
-    print(f"  /health      {b['health']['ok']} of {b['health']['asked']} answered, slowest {f(b['health']['max_s'], 3)} s")
-    a, r = s["at_once"], s["with_retry_after"]
-    print(f"small: {s['requests']} x 256x256 PNG at once")
-    print(f"  answers      200: {a['ok']}  503: {a['busy_503']}  other: {a['other'] or 'none'}")
-    print(f"  latency      200: p50 {f(a['latency_200_s']['p50'])} s, p99 {f(a['latency_200_s']['p99'])} s;  "
-          f"503: p50 {f(a['latency_503_s']['p50'], 3)} s, p99 {f(a['latency_503_s']['p99'], 3)} s")
-    print(f"  retrying     {r['served']} of {s['requests']} served in {r['wall_s']} s ({r['requests_per_s']} req/s), "
-          f"p50 {f(r['latency_s']['p50'])} s, p99 {f(r['latency_s']['p99'])} s, at most {r['tries_max']} tries")
-    print(f"  memory       idle {s['idle_rss_mb']} MB, peak {s['peak_rss_mb']} MB")
+    print(f"pix2pix serve under load on 127.0.0.1 ({results['cpu']}){' ' + ' '.join(extra) if extra else ''}")
+    if "burst" in results:
+        b = results["burst"]
+        print(f"burst: {b['requests']} x {args.side}x{args.side} PNG ({b['upload_bytes'] // 1024} kB each) at once")
+        print(f"  answers      200: {b['ok']}  503: {b['busy_503']}  other: {b['other'] or 'none'}  (wall {b['wall_s']} s)")
+        print(f"  memory       idle {b['idle_rss_mb']} MB, peak {b['peak_rss_mb']} MB (target < {args.rss_limit_gb:g} "
+              f"GB: {'met' if results['burst_target_met'] else 'NOT met'})")
+        print(f"  /health      {b['health']['ok']} of {b['health']['asked']} answered, slowest "
+              f"{f(b['health']['max_s'], 3)} s")
+    if "small" in results:
+        s = results["small"]
+        a, r = s["at_once"], s["with_retry_after"]
+        print(f"small: {s['requests']} x 256x256 PNG at once")
+        print(f"  answers      200: {a['ok']}  503: {a['busy_503']}  other: {a['other'] or 'none'}")
+        print(f"  latency      200: p50 {f(a['latency_200_s']['p50'])} s, p99 {f(a['latency_200_s']['p99'])} s;  "
+              f"503: p50 {f(a['latency_503_s']['p50'], 3)} s, p99 {f(a['latency_503_s']['p99'], 3)} s")
+        print(f"  retrying     {r['served']} of {s['requests']} served in {r['wall_s']} s ({r['requests_per_s']} req/s), "
+              f"p50 {f(r['latency_s']['p50'])} s, p99 {f(r['latency_s']['p99'])} s, at most {r['tries_max']} tries")
+        print(f"  memory       idle {s['idle_rss_mb']} MB, peak {s['peak_rss_mb']} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
