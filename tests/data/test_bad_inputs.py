@@ -340,7 +340,7 @@ def test_translate_never_leaves_a_partial_file_when_a_write_fails(tmp_path, tran
     with pytest.raises(OutputError, match=r"could not write .*1\.png: No space left on device; 1 results"):
         translate_files(translator, collect_inputs([str(src)]), tmp_path / "out", progress=False)
     assert outputs(tmp_path / "out") == [b"0.png"]  # the failed file and its temporary are gone
-    with pytest.raises(OutputError, match="cannot create the output folder"):
+    with pytest.raises(OutputError, match="cannot write the output folder"):
         translate_files(translator, collect_inputs([str(src)]), tmp_path / "in" / "0.png" / "out", progress=False)
 
 
