@@ -1,15 +1,20 @@
-"""Atomic file writes: readers see the old file or the complete new one, never a partial file."""
+"""Atomic file writes (readers see the old file or the complete new one, never a partial file), and
+checking a place is writable before the work that fills it (:func:`check_writable`, :func:`writing`)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from PIL import Image
+
+from .errors import OutputError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -30,6 +35,42 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             pass
         raise
     _fsync_dir(path.parent)
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool = False, what: str = "output",
+                   min_free: int = 1 << 20) -> Path:
+    """Make sure ``path`` (a file to be written, or with ``folder`` a folder to write into) can be
+    written, before the work whose result goes there: creates the (parent) folder and writes and
+    removes a probe file beside it. A missing place that cannot be made, a read-only or full disk,
+    a missing permission or a file in the way is one :class:`OutputError` naming ``path``."""
+    path = Path(path)
+    parent = path if folder else path.parent
+    if not folder and path.is_dir():
+        raise OutputError(f"{what} {path} is a folder; give a file name")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".pix2pix-write-test.", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(f"cannot write the {what} {path}: {e.strerror or e}") from None
+    try:
+        free = shutil.disk_usage(parent).free
+    except OSError:
+        free = None
+    if free is not None and free < min_free:
+        raise OutputError(f"cannot write the {what} {path}: only {free} bytes free on its disk")
+    return path
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike, what: str = "") -> Iterator[None]:
+    """A failed write of ``path`` (disk full, read-only, ...) as one :class:`OutputError` naming it;
+    ``what`` adds what the user should know (e.g. which results were already written)."""
+    try:
+        yield
+    except OSError as e:
+        raise OutputError(f"could not write {path}: {e.strerror or e}{'; ' + what if what else ''}") from None
 
 
 def _umask() -> int:

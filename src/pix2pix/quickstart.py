@@ -19,6 +19,7 @@ from .data.synthetic import make_synthetic_dataset
 from .deploy import load
 from .deploy.files import collect_inputs, translate_files
 from .errors import ConfigError
+from .fileio import check_writable
 from .training import train
 
 log = logging.getLogger("pix2pix")
@@ -36,6 +37,7 @@ def quickstart(out: str | Path = "runs/quickstart", epochs: int | None = None, d
     data, run, results = out / "data", out / "run", out / "translated"
     if out.exists() and not (data.exists() or run.exists()) and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not a quickstart folder; choose another --out")
+    check_writable(out, folder=True, what="--out folder")
     for folder in (data, run, results):
         shutil.rmtree(folder, ignore_errors=True)
     log.info("1/3 writing %d + %d synthetic pairs to %s", n_train, n_val, data)

@@ -101,6 +101,11 @@ def _truncated_jpeg(h, w):
     return Built(raw[: len(raw) // 2], None)
 
 
+def _truncated_png(h, w):  # Pillow reads a PNG's EXIF by decoding it: the size scan must be guarded too
+    raw = png(noise_image(h, w, seed=4))
+    return Built(raw[: len(raw) // 2], None)
+
+
 def _text(h, w):
     return Built(b"this is a text file, not a JPEG\n", None)
 
@@ -145,6 +150,7 @@ def _exif_rotated(h, w):
 CASES = [
     Case("zero-byte", b"empty.png", _zero, "skipped", "skipped", r"file is empty \(0 bytes\)"),
     Case("truncated-jpeg", b"cut.jpg", _truncated_jpeg, "skipped", "skipped", r"truncated or corrupt image data"),
+    Case("truncated-png", b"cut.png", _truncated_png, "skipped", "skipped", r"truncated or corrupt image data"),
     Case("png-named-jpg", b"really_png.jpg", _plain, "used", "used"),
     Case("text-named-jpg", b"notes.jpg", _text, "skipped", "skipped", r"not an image Pillow can decode"),
     Case("1x1", b"dot.png", _plain, "skipped", "used", r"1x1 image is too narrow to hold an A\|B pair", size=(1, 1)),
@@ -334,7 +340,7 @@ def test_translate_never_leaves_a_partial_file_when_a_write_fails(tmp_path, tran
     with pytest.raises(OutputError, match=r"could not write .*1\.png: No space left on device; 1 results"):
         translate_files(translator, collect_inputs([str(src)]), tmp_path / "out", progress=False)
     assert outputs(tmp_path / "out") == [b"0.png"]  # the failed file and its temporary are gone
-    with pytest.raises(OutputError, match="cannot create the output folder"):
+    with pytest.raises(OutputError, match="cannot write the output folder"):
         translate_files(translator, collect_inputs([str(src)]), tmp_path / "in" / "0.png" / "out", progress=False)
 
 

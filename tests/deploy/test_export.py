@@ -113,7 +113,7 @@ def test_translate_cli_accepts_every_exported_file(exported, trained_run, synthe
     for fmt, suffix in SUFFIX.items():
         out = tmp_path / fmt
         assert main(["translate", "--checkpoint", str(exported["dir"] / f"generator{suffix}"),
-                     "--output", str(out), *args]) == 0
+                     "--output", str(out), "--trust-program", *args]) == 0
         for want in sorted((tmp_path / "ckpt").glob("*.png")):
             a = np.asarray(Image.open(out / want.name), dtype=int)
             assert np.abs(a - np.asarray(Image.open(want), dtype=int)).max() <= 1, (fmt, want.name)
@@ -125,7 +125,7 @@ def test_paper_sampling_export_keeps_batch_statistics_and_dropout(trained_run, t
     results = export_model(trained_run, ["torchscript", "onnx"], tmp_path, paper_sampling=True)
     assert [r.path.name for r in results] == ["generator-paper.ts", "generator-paper.onnx"]
     assert all(r.mode == "paper_sampling" and r.max_abs_diff <= 1e-3 for r in results)
-    ts = load(tmp_path / "generator-paper.ts", device="cpu")
+    ts = load(tmp_path / "generator-paper.ts", device="cpu", trust_program=True)
     assert ts.paper_sampling  # the file's own mode, without asking
     assert Translator(ts.generator, ts.config).paper_sampling  # a program keeps its mode
     x = torch.rand(2, 3, 32, 32) * 2 - 1

@@ -48,7 +48,7 @@ def test_every_registered_kind_is_tested(trained_run, exported):
 
 def test_outputs_match_the_checkpoint(model_file, reference):
     name, path, tolerance = model_file
-    t = load(path, device="cpu")
+    t = load(path, device="cpu", trust_program=True)
     assert t.kind == ("checkpoint" if name == "run folder" else name) and not t.paper_sampling
     x = torch.rand(3, 3, 64, 96, generator=torch.Generator().manual_seed(1)) * 2 - 1  # batch 3, two sizes off
     torch.testing.assert_close(t(x, native_size=True), reference(x, native_size=True), atol=tolerance, rtol=0)
@@ -59,7 +59,7 @@ def test_outputs_match_the_checkpoint(model_file, reference):
 
 def test_the_config_travels_inside_the_file(model_file, reference):
     _, path, _ = model_file
-    t = load(path, device="cpu")
+    t = load(path, device="cpu", trust_program=True)
     assert t.config == reference.config
     assert t.image_size == 32 and t.multiple == 32 and t.input_channels == 3
 
@@ -76,7 +76,61 @@ def test_a_damaged_file_is_one_clear_error_naming_it(model_file, tmp_path):
     data = target.read_bytes()
     target.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError) as e:
-        load(damaged, device="cpu")
+        load(damaged, device="cpu", trust_program=True)
     message = str(e.value)
     assert str(target if path.is_dir() else damaged) in message and "\n" not in message
     assert "Traceback" not in message
+
+
+class FileWriter(torch.nn.Module):
+    """A 'generator' whose forward pass overwrites a file: TorchScript's operators can do that."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        written = torch.from_file(self.path, shared=True, size=6, dtype=torch.uint8).fill_(33)
+        return x + written[:1].float() * 0  # (used, so the write is not optimised away)
+
+
+@pytest.mark.parametrize("suffix", [".pt2", ".ts"])
+def test_programs_need_trust_program_and_are_not_read_without_it(exported, trained_run, synthetic_root, tmp_path,
+                                                                 capsys, monkeypatch, suffix):
+    path = exported["dir"] / f"generator{suffix}"
+
+    def never(*args, **kwargs):
+        raise AssertionError("the program was read without --trust-program")
+
+    monkeypatch.setattr(torch.export, "load", never)
+    monkeypatch.setattr(torch.jit, "load", never)
+    with pytest.raises(CheckpointError, match=rf"generator\{suffix}: not opened: .*trust_program=True"):
+        load(path, device="cpu")
+    from pix2pix.cli import main
+
+    val = str(synthetic_root / "val")
+    for argv in (["translate", "--checkpoint", str(path), "--input", val, "--output", str(tmp_path / "o")],
+                 ["serve", "--checkpoint", str(path), "--port", "0"],
+                 ["evaluate", "--task", "generic", "--checkpoint", str(path), "--data", str(synthetic_root)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {path}: not opened") and "--trust-program" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+    monkeypatch.undo()
+    assert load(path, device="cpu", trust_program=True).kind == FORMATS[kind_of(path)].kind
+
+
+def test_why_torchscript_is_not_safe_from_a_stranger(exported, tmp_path):
+    """Not a pickle, but its operators reach the file system: a .ts file that overwrites a file when run."""
+    extra = {"pix2pix.json": ""}
+    torch.jit.load(str(exported["dir"] / "generator.ts"), _extra_files=extra)
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"secret")
+    evil = tmp_path / "evil.ts"
+    torch.jit.save(torch.jit.script(FileWriter(str(victim))), str(evil), _extra_files=extra)
+    with pytest.raises(CheckpointError, match="can read and overwrite any file"):
+        load(evil, device="cpu")
+    assert victim.read_bytes() == b"secret"
+    t = load(evil, device="cpu", trust_program=True)  # trusted by mistake:
+    t(torch.zeros(1, 3, 32, 32))
+    assert victim.read_bytes() == b"!!!!!!"

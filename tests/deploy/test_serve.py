@@ -77,7 +77,9 @@ def test_health_and_info(client):
     info = r.json()
     assert info["model"]["netG"] == "unet_32" and info["input_size"] == 32 and info["multiple"] == 32
     assert info["device"] == "cpu" and info["backend"] == "checkpoint" and info["mode"] == "eval"
-    assert info["limits"] == {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS}
+    assert {k: info["limits"][k] for k in ("max_bytes", "max_pixels")} == {"max_bytes": MAX_BYTES,
+                                                                          "max_pixels": MAX_PIXELS}
+    assert info["limits"]["max_in_flight"] == 16 and info["load"]["in_flight"] == 0
     assert info["source"]["file"] == "latest.pt"
     assert "data_root" not in r.text and "/tmp" not in r.text  # no server paths leak
 

@@ -10,7 +10,7 @@ from PIL import Image
 from conftest import noise_image
 from pix2pix import Translator, load
 from pix2pix.deploy.files import collect_inputs, translate_files
-from pix2pix.errors import DataError
+from pix2pix.errors import DataError, OutputError
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +116,30 @@ def test_unreadable_inputs_are_skipped_or_stop_when_strict(tmp_path, translator)
 def test_load_is_the_public_entry_point(trained_run):
     t = load(trained_run, device="cpu")
     assert t.image_size == 32 and t.config.model.netG == "unet_32"
+
+
+@pytest.mark.parametrize("how", ["same-folder", "symlinked-folder", "hard-link"])
+def test_a_result_that_would_overwrite_an_input_is_refused_before_any_work(tmp_path, translator, how):
+    from pix2pix.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(noise_image(32, 32, ord(name))).save(photos / f"{name}.png")
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    out = photos
+    if how == "symlinked-folder":
+        out = tmp_path / "out"
+        out.symlink_to(photos)
+    elif how == "hard-link":
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / "b.png").hardlink_to(photos / "b.png")
+    with pytest.raises(OutputError, match=r"[ab]\.png: this result would overwrite the input .*[ab]\.png"):
+        translate_files(translator, collect_inputs([str(photos)]), out, progress=False)
+    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before  # nothing written, not even a.png
+    # JPEG inputs give PNG results: the same folder is then fine
+    jpgs = tmp_path / "jpgs"
+    jpgs.mkdir()
+    Image.fromarray(noise_image(32, 32, 1)).save(jpgs / "c.jpg")
+    assert translate_files(translator, collect_inputs([str(jpgs)]), jpgs, progress=False).written == 1

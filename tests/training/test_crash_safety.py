@@ -50,10 +50,11 @@ def start(args: list[str], log: Path, driver: str | None = None, **env: str) -> 
 
 
 def train_args(data: Path, run: Path) -> list[str]:
-    """`train` for a new run, `train --resume` once it has a checkpoint."""
+    """`train` for a new run, `train --resume` once it has a checkpoint. A start killed after its first
+    log line but before its first checkpoint left a log, which a new run replaces only when told."""
     if (run / "latest.pt").exists():
         return ["train", "--resume", str(run)]
-    return ["train", "--data", str(data), "--out", str(run), *flags(RUN)]
+    return ["train", "--data", str(data), "--out", str(run), *flags(RUN), "--overwrite"]
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 90.0, poll: float = 0.01) -> bool:

@@ -134,7 +134,7 @@ def test_resume_refuses_changed_architecture_and_finished_runs(trained_run):
 
 
 def test_new_run_refuses_an_existing_run_folder(trained_run, synthetic_root):
-    with pytest.raises(ConfigError, match="already holds a run; continue it with --resume"):
+    with pytest.raises(ConfigError, match=r"already holds a run \(latest.pt, .*\); continue it with --resume"):
         train(tiny_config(synthetic_root, trained_run))
 
 

@@ -50,12 +50,14 @@ def _data_config(args: argparse.Namespace):
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Write a grid of a dataset's pairs (A | B), optionally as the training jitter makes them."""
-    from ..fileio import save_image
+    from ..fileio import check_writable, save_image, writing
     from ..pictures import show_pairs
 
+    check_writable(args.out, what="--out file")
     image = show_pairs(args.data, args.split, args.n, augmented=args.augmented, data=_data_config(args),
                        seed=args.seed, columns=args.columns)
-    save_image(image, args.out)
+    with writing(args.out):
+        save_image(image, args.out)
     log.info("wrote %s (%dx%d)", args.out, image.width, image.height)
     return 0
 

@@ -29,6 +29,9 @@ def _translate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", action="store_true",
                    help="also write OUTPUT/index.html: input | output | target per image, with scores where a "
                         "target exists (--paired)")
+    p.add_argument("--trust-program", action="store_true",
+                   help="allow a .pt2 or .ts --checkpoint: such programs can run code or touch files; only for "
+                        "files whose source you trust")
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -37,7 +40,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     # without --paper-sampling an exported program keeps the mode it was exported in
     translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, trust_program=args.trust_program)
     items = collect_inputs(args.input, paired=args.paired)
     report = translate_files(translator, items, args.output, side_by_side=args.side_by_side,
                              native_size=args.native_size, strict=args.strict)
@@ -45,8 +48,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
              f"; skipped {len(report.skipped)} unreadable" if report.skipped else "")
     if args.report:
         from ..evaluate.report import write_translate_report
+        from ..fileio import writing
 
-        log.info("report: %s", write_translate_report(args.output, items, report, translator, args.side_by_side))
+        with writing(f"{args.output}/index.html", f"the {report.written} translated images are complete"):
+            page = write_translate_report(args.output, items, report, translator, args.side_by_side)
+        log.info("report: %s", page)
     return 0
 
 
@@ -73,13 +79,16 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..deploy.export import export_model, format_results
-    from ..fileio import save_json
+    from ..fileio import check_writable, save_json, writing
 
+    if args.json:
+        check_writable(args.json, what="--json file")
     results = export_model(args.checkpoint, args.formats, args.output, paper_sampling=args.paper_sampling,
                            half=args.half, tolerance=args.tolerance, opset=args.opset)
     print(format_results(results))
     if args.json:
-        save_json([r.to_dict() for r in results], args.json)
+        with writing(args.json, "the exported files are complete"):
+            save_json([r.to_dict() for r in results], args.json)
     return 0
 
 
@@ -91,18 +100,34 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-bytes", type=int, default=20 * 2**20, help="largest request body in bytes (20 MiB)")
     p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image in pixels (4096 x 4096)")
     p.add_argument("--max-batch", type=int, default=8, help="requests that may share one forward pass (8)")
+    p.add_argument("--max-in-flight", type=int, default=16,
+                   help="translation requests being read, decoded, queued or run at once; more get 503 (16)")
+    p.add_argument("--max-pixels-in-flight", type=int, default=2 * 4096 * 4096,
+                   help="decoded pixels among them; more get 503 (2 x 4096 x 4096: about 2 GB at peak)")
+    p.add_argument("--max-connections", type=int, default=256, help="open connections; more get 503 (256)")
+    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds for a request's headers (10)")
+    p.add_argument("--body-timeout", type=float, default=60.0, help="seconds for a request's body, else 408 (60)")
+    p.add_argument("--keep-alive", type=float, default=5.0, help="seconds an idle connection stays open (5)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--paper-sampling", action="store_true",
                    help="dropout and batch statistics on, as the paper (each request then runs alone)")
+    p.add_argument("--trust-program", action="store_true",
+                   help="allow a .pt2 or .ts --checkpoint: such programs can run code or touch files; only for "
+                        "files whose source you trust")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..deploy import load
-    from ..deploy.serve import serve  # raises a one-line ConfigError when the serve extra is missing
+    from ..deploy.serve import ServerLimits, serve  # a one-line ConfigError when the serve extra is missing
 
-    translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None)
+    limits = ServerLimits(max_in_flight=args.max_in_flight, max_pixels_in_flight=args.max_pixels_in_flight,
+                          max_connections=args.max_connections, header_timeout=args.header_timeout,
+                          body_timeout=args.body_timeout, keep_alive=args.keep_alive)
+
+    translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None,
+                      trust_program=args.trust_program)
     serve(translator, host=args.host, port=args.port, max_bytes=args.max_bytes, max_pixels=args.max_pixels,
-          max_batch=args.max_batch)
+          max_batch=args.max_batch, limits=limits)
     return 0
 
 

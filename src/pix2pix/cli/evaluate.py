@@ -39,6 +39,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--segmenter", metavar="FILE", help="label2photo's segmenter (with --train-segmenter: where to save it)")
     m.add_argument("--native-size", action="store_true", help="translate at each image's own size (padded)")
     m.add_argument("--paper-sampling", action="store_true", help="dropout and batch statistics on, as the paper")
+    m.add_argument("--trust-program", action="store_true",
+                   help="allow a .pt2 or .ts --checkpoint (programs that can run code or touch files)")
     m.add_argument("--batch-size", type=int, default=8, help="images per forward pass / training batch (8)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     s = p.add_argument_group("segmenter training (--train-segmenter --data DIR --segmenter FILE)")
@@ -66,7 +68,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         direction=args.direction, pred_suffix=args.pred_suffix, target_suffix=args.target_suffix,
         input_suffix=args.input_suffix, segmenter=args.segmenter, report_dir=args.report, json_path=args.json,
         max_items=args.max_items, native_size=args.native_size, paper_sampling=args.paper_sampling,
-        batch_size=args.batch_size, device=args.device)
+        batch_size=args.batch_size, device=args.device, trust_program=args.trust_program)
     print(format_results(results))
     for written in (args.json, args.report and f"{args.report}/index.html"):
         if written:

@@ -15,18 +15,24 @@ log = logging.getLogger("pix2pix")
 # ----- train ------------------------------------------------------------------------------------
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in --out even if it holds another run's files: removes that run's "
+                        "checkpoints, log, samples and page first (nothing else in the folder)")
     add_preset_and_config(p)
     add_config_options(p, resume_note=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..deploy.finetune import train_from_options  # opens an --init-from model of any kind
+    from ..errors import ConfigError
     from ..training import resume
 
     if args.resume:
+        if args.overwrite:
+            raise ConfigError("--overwrite starts a new run; it cannot be combined with --resume")
         run_dir = resume(args.resume, config_overrides(args))
     else:
-        run_dir = train_from_options(build_train_options(args))
+        run_dir = train_from_options(build_train_options(args), overwrite=args.overwrite)
     log.info("run folder: %s (checkpoint: %s/latest.pt)", run_dir, run_dir)
     return 0
 
@@ -61,14 +67,17 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..fileio import save_json
+    from ..fileio import check_writable, save_json, writing
     from ..training.bench import bench, format_results
 
+    if args.json:
+        check_writable(args.json, what="--json file")
     results = bench(build_train_config(args), steps=args.steps, warmup=args.warmup,
                     infer_batch_size=args.infer_batch_size)
     print(format_results(results))
     if args.json:
-        save_json(results, args.json)
+        with writing(args.json):
+            save_json(results, args.json)
     return 0
 
 

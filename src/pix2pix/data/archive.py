@@ -1,22 +1,19 @@
 """Safe extraction of a tar archive (``.tar``, ``.tar.gz``, ``.tar.bz2``, ``.tar.xz``).
 
-    extract_tar("facades.tar.gz", "datasets/.facades.extract-1234")   # an empty folder we made
+    top = extract_tar("facades.tar.gz", "datasets/.facades.extract-1234")   # an empty folder we made
 
-A dataset archive comes from a server we do not control, so every member is checked before it is
-written, and the archive is refused (:class:`UnsafeArchive`, naming the member) when it holds:
+A dataset archive comes from a server we do not control. Each member goes through the standard
+library's ``data`` extraction filter (``tarfile`` in Python 3.11.4+ / 3.12+, the versions this
+package supports), which refuses absolute links, members and links that would land outside the
+extraction folder, devices, FIFOs and other special files, and drops ownership and unsafe
+permissions; leading ``/`` of member names are removed, as ``tar`` does.
 
-- an absolute path (``/etc/passwd``, ``C:/x``) or a ``..`` component (``../../.bashrc``);
-- a symbolic link whose target is absolute or resolves outside the folder, or a hard link to a
-  path outside it or to a link;
-- a device, a FIFO or any other special file (only files, folders and links are allowed);
-- a member that would be written through a link already extracted (``link/evil`` with
-  ``link -> /``), which is how chained-link tricks escape a folder.
-
-After the last member, every link in the folder is resolved once more and must stay inside it.
-These checks are ours and run first, so the same archives are refused on every Python version;
-where ``tarfile`` has extraction filters (Python 3.12, and 3.8.17+ / 3.9.17+ / 3.10.12+ /
-3.11.4+), its ``data`` filter runs as well, as a second line. Ownership, permissions and times
-stored in the archive are never applied: files get the user's default permissions.
+One thing the filter cannot know: the archive's top folder (``facades/``) is what gets installed
+as ``ROOT/NAME``, while the filter only knows the temporary extraction folder around it. A link
+``facades/train/key.png -> ../../.ssh/id_rsa`` stays inside the extraction folder, so the filter
+lets it through, but once installed it points at ``ROOT/.ssh/id_rsa``. So after the last member,
+every link in the folder that will be installed is resolved, link by link (never trusting
+``realpath``'s give-up at long paths), and must stay inside that folder.
 
 The caller extracts into a fresh temporary folder and deletes it if this raises, so a refused
 archive leaves nothing behind (see :func:`pix2pix.data.sources.install_dataset`).
@@ -24,6 +21,7 @@ archive leaves nothing behind (see :func:`pix2pix.data.sources.install_dataset`)
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tarfile
@@ -32,127 +30,92 @@ from pathlib import Path
 
 from ..errors import DownloadError, OutputError
 
-HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
-_FILTER_ERRORS: tuple[type[BaseException], ...] = (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
+# errors of the disk or the user's permissions, not of the archive: the archive is kept for a rerun
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM, errno.EMFILE,
+               errno.ENFILE}
+MAX_LINK_HOPS = 40  # as the kernel's own limit for following symbolic links
 
 
 class UnsafeArchive(DownloadError):
-    """An archive member could write outside the target folder, or is a device or other special file."""
-
-
-def _kind(m: tarfile.TarInfo) -> str:
-    if m.ischr():
-        return "character device"
-    if m.isblk():
-        return "block device"
-    if m.isfifo():
-        return "FIFO"
-    return f"special member (type {m.type!r})"
+    """An archive member could write or point outside the folder being installed, or is a special file."""
 
 
 def _parts(name: str) -> list[str]:
-    """Path components, with backslashes counted as separators (they are on Windows)."""
     return [p for p in re.split(r"[\\/]+", name) if p not in ("", ".")]
 
 
-def _is_absolute(name: str) -> bool:
-    return name.startswith(("/", "\\")) or bool(re.match(r"^[A-Za-z]:", name))
+def link_stays_inside(link: Path, top: Path) -> bool:
+    """Whether the symbolic link ``link`` (inside ``top``) resolves to a path inside ``top``, following
+    every link on the way (a chain of links may only escape together)."""
+    stack: list[str] = []  # resolved components below top
+    todo = _parts(os.path.relpath(link, top))
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if not stack:
+                return False
+            stack.pop()
+            continue
+        here = os.path.join(top, *stack, part)
+        try:
+            is_link = os.path.islink(here)
+        except OSError:  # a name too long to look at: refuse rather than guess
+            return False
+        if not is_link:
+            stack.append(part)
+            continue
+        hops += 1
+        target = os.readlink(here)
+        if hops > MAX_LINK_HOPS or target.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", target):
+            return False
+        todo = _parts(target) + todo
+    return True
 
 
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _no_link_on_path(folder: str, parts: list[str], archive: Path, member: str) -> None:
-    """Refuse a member that would be written through a link that is already on disk."""
-    here = folder
-    for part in parts:
-        here = os.path.join(here, part)
-        if os.path.islink(here):
-            raise UnsafeArchive(f"{archive}: member {member!r} would be written through the link "
-                                f"{os.path.relpath(here, folder)!r}; refusing to extract this archive")
-
-
-def check_member(m: tarfile.TarInfo, folder: str, archive: Path) -> None:
-    """Raise :class:`UnsafeArchive` unless ``m`` can be extracted into ``folder`` safely."""
-    name = m.name
-    if not name or "\x00" in name:
-        raise UnsafeArchive(f"{archive}: a member has an empty or invalid name; refusing to extract this archive")
-    if _is_absolute(name):
-        raise UnsafeArchive(f"{archive}: member {name!r} has an absolute path; refusing to extract this archive")
-    parts = _parts(name)
-    if ".." in parts:
-        raise UnsafeArchive(f"{archive}: member {name!r} has a '..' component (it could write outside the "
-                            "target folder); refusing to extract this archive")
-    if not (m.isreg() or m.isdir() or m.issym() or m.islnk()):
-        raise UnsafeArchive(f"{archive}: member {name!r} is a {_kind(m)}; only files, folders and links are "
-                            "allowed; refusing to extract this archive")
-    _no_link_on_path(folder, parts, archive, name)
-    real_root = os.path.realpath(folder)
-    if m.issym():
-        target = m.linkname
-        if not target or _is_absolute(target):
-            raise UnsafeArchive(f"{archive}: link {name!r} points to the absolute path {target!r}; "
-                                "refusing to extract this archive")
-        parent = os.path.join(folder, *parts[:-1])
-        lexical = os.path.normpath(os.path.join(parent, target.replace("\\", "/")))
-        resolved = os.path.realpath(os.path.join(parent, target))  # through links already extracted
-        if not _inside(lexical, os.path.normpath(folder)) or not _inside(resolved, real_root):
-            raise UnsafeArchive(f"{archive}: link {name!r} -> {target!r} points outside the target folder; "
-                                "refusing to extract this archive")
-    elif m.islnk():
-        target = m.linkname
-        tparts = _parts(target)
-        if not target or _is_absolute(target) or ".." in tparts:
-            raise UnsafeArchive(f"{archive}: hard link {name!r} -> {target!r} points outside the target folder; "
-                                "refusing to extract this archive")
-        _no_link_on_path(folder, tparts, archive, name)
-        source = os.path.join(folder, *tparts)
-        if not os.path.isfile(source):
-            raise UnsafeArchive(f"{archive}: hard link {name!r} -> {target!r} does not point to a file extracted "
-                                "before it; refusing to extract this archive")
-
-
-def _check_links_after(folder: str, archive: Path) -> None:
-    """Every link in the extracted tree must resolve inside it (catches links that only escape once a
-    later link they go through exists)."""
-    real_root = os.path.realpath(folder)
-    for here, dirs, files in os.walk(folder):
+def check_links(top: Path, archive: Path, folder: Path) -> None:
+    """Refuse the archive if any link under ``top`` (the folder to be installed, inside the extraction
+    ``folder``) resolves outside ``top`` (see the module docstring)."""
+    for here, dirs, files in os.walk(top):
         for entry in dirs + files:
-            path = os.path.join(here, entry)
-            if os.path.islink(path) and not _inside(os.path.realpath(path), real_root):
-                rel = os.path.relpath(path, folder)
-                raise UnsafeArchive(f"{archive}: link {rel!r} -> {os.readlink(path)!r} resolves outside the target "
-                                    "folder; refusing to extract this archive")
+            path = Path(here) / entry
+            if path.is_symlink() and not link_stays_inside(path, top):
+                rel = path.relative_to(folder).as_posix()  # the member's name
+                raise UnsafeArchive(f"{archive}: link {rel!r} -> {os.readlink(path)!r} points outside the "
+                                    "dataset folder that would be installed; refusing to extract "
+                                    "this archive")
 
 
 def extract_tar(archive: str | os.PathLike, folder: str | os.PathLike) -> int:
-    """Extract every member of ``archive`` into the existing folder ``folder`` after checking it.
+    """Extract every member of ``archive`` into the existing folder ``folder`` through the ``data``
+    filter. Returns the number of members; the caller checks the installed folder with
+    :func:`check_links` once it knows which one it is.
 
-    Returns the number of members. Raises :class:`UnsafeArchive` for a dangerous member,
-    :class:`~pix2pix.errors.DownloadError` for a file that is not a readable tar archive and
-    :class:`~pix2pix.errors.OutputError` when the disk refuses a write; the caller removes ``folder``.
+    Raises :class:`UnsafeArchive` for a member the filter refuses, :class:`DownloadError` for a file
+    that is not a readable tar archive or a member that cannot be extracted (a file and a folder of
+    the same name, ...), both naming the member, and :class:`OutputError` when the disk refuses a
+    write (full, read-only, permissions): then the archive itself is fine. The caller removes ``folder``.
     """
     archive, folder_s = Path(archive), os.fspath(folder)
-    kwargs = {"filter": "data"} if HAS_DATA_FILTER else {}
-    n = 0
+    n, member = 0, None
     try:
         with tarfile.open(archive, "r:*") as tar:
-            for member in tar:  # one pass: check, then write, member by member
-                check_member(member, folder_s, archive)
-                tar.extract(member, folder_s, set_attrs=False, **kwargs)
+            for member in tar:  # one pass: filter, then write, member by member
+                tar.extract(member, folder_s, set_attrs=False, filter="data")
                 n += 1
-    except UnsafeArchive:
-        raise
-    except _FILTER_ERRORS as e:  # the data filter refused something our checks let through
-        raise UnsafeArchive(f"{archive}: {e}; refusing to extract this archive") from None
+    except tarfile.FilterError as e:
+        raise UnsafeArchive(f"{archive}: member {e}; refusing to extract this archive") from None  # e names it
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         what = getattr(e, "strerror", None) or str(e) or type(e).__name__
-        if isinstance(e, OSError) and e.errno is not None:  # disk full, permissions: not the archive's fault
-            raise OutputError(f"could not extract {archive} into {folder_s}: {what}") from None
-        raise DownloadError(f"{archive}: not a readable tar archive ({what}); it may be damaged or "
+        where = f"member {member.name!r}" if member is not None else "its first member"
+        if isinstance(e, OSError) and e.errno in DISK_ERRORS:  # not the archive's fault: keep it
+            raise OutputError(f"could not extract {archive} into {folder_s} ({where}): {what}") from None
+        if isinstance(e, OSError) and e.errno is not None:  # ENOTDIR, EEXIST, EISDIR, ENAMETOOLONG ...
+            raise DownloadError(f"{archive}: {where} cannot be extracted ({what}; e.g. a file and a folder of "
+                                "the same name); the archive is malformed") from None
+        after = f" after member {member.name!r}" if member is not None else ""
+        raise DownloadError(f"{archive}: not a readable tar archive ({what}{after}); it may be damaged or "
                             "incomplete") from None
     if n == 0:
         raise DownloadError(f"{archive}: the archive is empty")
-    _check_links_after(folder_s, archive)
     return n

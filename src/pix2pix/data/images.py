@@ -13,8 +13,11 @@ Conversions (documented in docs/data.md):
 
 from __future__ import annotations
 
+import contextlib
 import os
+import zlib
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -63,9 +66,22 @@ def open_header(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.
     return im
 
 
+@contextlib.contextmanager
+def decoding(path: str | os.PathLike) -> Iterator[None]:
+    """Every Pillow call that may decode pixel data goes inside this: its failures become one
+    :class:`BadImage` naming the file (a PNG's EXIF, for one, is read by decoding the whole image)."""
+    try:
+        yield
+    except Image.DecompressionBombError as e:
+        raise BadImage(f"{path}: refused as a possible decompression bomb ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as e:
+        raise BadImage(f"{path}: truncated or corrupt image data ({e})") from None
+
+
 def oriented_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) after EXIF orientation, from the header only."""
-    with open_header(path) as im:
+    """(width, height) after EXIF orientation (from the header, except for PNGs whose EXIF Pillow
+    finds only by decoding)."""
+    with open_header(path) as im, decoding(path):
         w, h = im.size
         orientation = im.getexif().get(0x0112, 1)
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
@@ -74,14 +90,9 @@ def oriented_size(path: str | os.PathLike) -> tuple[int, int]:
 def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open, check size, decode fully and apply EXIF orientation. Raises :class:`BadImage`."""
     im = open_header(path, max_pixels)
-    try:
-        with im:
-            im.load()
-            return ImageOps.exif_transpose(im)  # a new, loaded image
-    except Image.DecompressionBombError as e:
-        raise BadImage(f"{path}: refused as a possible decompression bomb ({e})") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise BadImage(f"{path}: truncated or corrupt image data ({e})") from None
+    with im, decoding(path):
+        im.load()
+        return ImageOps.exif_transpose(im)  # a new, loaded image
 
 
 def to_array(im: Image.Image, channels: int) -> np.ndarray:

@@ -239,6 +239,7 @@ class PairedImages:
 
         a_nc, b_nc = sides_of(direction, input_nc, output_nc)
         n, (w, h) = len(pairs), stored
+        _check_memory(where, n, (a_nc + b_nc) * w * h, (w, h))
         a_all = torch.empty((n, a_nc, h, w), dtype=torch.uint8)
         b_all = torch.empty((n, b_nc, h, w), dtype=torch.uint8)
 
@@ -266,6 +267,18 @@ class PairedImages:
         names = [pairs[i].name for i in keep]
         source, target = source_and_target(direction, a_all, b_all)
         return cls(source, target, names, skipped)
+
+
+def _check_memory(where: Path, n: int, bytes_per_pair: int, size: tuple[int, int]) -> None:
+    """The decoded pairs are held in memory: refuse, before allocating, more than the machine has."""
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if n * bytes_per_pair > have:
+        raise DataError(f"{where}: {n} pairs stored at {size[0]}x{size[1]} need {n * bytes_per_pair / 2**30:.1f} GiB "
+                        f"decoded, more than the {have / 2**30:.1f} GiB of memory here; lower --load-size (or "
+                        "--crop-size with --preprocess crop / none), or use --max-items")
 
 
 def _drop_bad(pairs: list[PairFile], results: list, strict: bool):

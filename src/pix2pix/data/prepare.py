@@ -38,7 +38,7 @@ from typing import Sequence
 from PIL import Image
 
 from ..errors import DataError, OutputError
-from ..fileio import save_image
+from ..fileio import check_writable, save_image
 from .images import BadImage, open_image
 
 log = logging.getLogger("pix2pix")
@@ -119,10 +119,7 @@ def prepare_cityscapes(gtfine: str | os.PathLike, leftimg: str | os.PathLike, ou
     for split in splits:
         if (out / split).exists():
             raise DataError(f"{out / split} already exists; remove it or choose another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create {out}: {e.strerror or e}") from None
+    check_writable(out, folder=True, what="output folder")
 
     counts: dict[str, int] = {}
     for split, pairs in plan.items():

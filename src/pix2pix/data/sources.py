@@ -7,8 +7,8 @@
     install_dataset("facades", "datasets")
 
 Installing is: download (``DEST.part`` with HTTP Range resume, see :mod:`.download`) -> SHA-256
-check -> extraction with every member checked (:mod:`.archive`) into ``ROOT/.NAME.extract-*`` ->
-that folder renamed to ``ROOT/NAME`` only when complete. A run killed at any point leaves either
+check -> extraction through tarfile's ``data`` filter (:mod:`.archive`) into ``ROOT/.NAME.extract-*``
+-> every link checked to stay inside the folder being installed -> that folder renamed to ``ROOT/NAME`` only when complete. A run killed at any point leaves either
 nothing under ``ROOT/NAME`` or the whole dataset; the next run resumes the download and deletes
 stale extraction folders.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..config import PRESETS
 from ..errors import ConfigError, DataError, DownloadError, OutputError
-from .archive import extract_tar
+from .archive import check_links, extract_tar
 from .download import ServerUnreachable, fetch, sha256_file
 
 log = logging.getLogger("pix2pix")
@@ -176,6 +176,7 @@ def _extract_into_place(archive: Path, target: Path, source: DatasetSource) -> N
     try:
         extract_tar(archive, tmp)
         top = _dataset_folder(tmp)
+        check_links(top, archive, tmp)  # the one check the data filter cannot make: links stay inside ROOT/NAME
         if not is_installed(top):
             found = ", ".join(sorted(p.name for p in top.iterdir())[:8]) or "nothing"
             raise DataError(f"{archive}: does not hold a paired dataset: no {'/, '.join(SPLITS)}/ folder at its top "

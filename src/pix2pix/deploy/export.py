@@ -42,7 +42,7 @@ import torch.nn as nn
 
 from ..config import TrainConfig
 from ..errors import ConfigError, ExportError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, check_writable, writing
 from ..models.sampling import keep_all_dropout, with_explicit_sampling
 from .formats import EXPORT_FORMATS, FILE_FORMATS, FORMATS, SUFFIXES, kind_of, open_model, read_bytes
 from .formats import onnx as onnx_format
@@ -189,12 +189,14 @@ def export_model(checkpoint: str | os.PathLike, formats: Sequence[str], output: 
         raise ConfigError(f"--half applies to {', '.join(HALF_FORMATS[:-1])} and {HALF_FORMATS[-1]}, "
                           f"not {', '.join(bad)} "
                           "(TorchScript and torch.export programs are written in fp32)")
+    for path in paths.values():  # an unwritable place is found now, not after the export and its checks
+        check_writable(path, what="export file")
     if "onnx" in paths:
         onnx_format.require_exporter()
-    opened = open_model(checkpoint, "cpu")
-    if not isinstance(opened.generator, nn.Module):
-        raise ConfigError(f"{checkpoint}: an exported {opened.kind} program cannot be exported again; export "
+    if kind_of(checkpoint) in ("torchscript", "torch-export", "onnx"):  # refused unopened: a program may run code
+        raise ConfigError(f"{checkpoint}: an exported {kind_of(checkpoint)} program cannot be exported again; export "
                           "from the training checkpoint (run folder) or a .safetensors file")
+    opened = open_model(checkpoint, "cpu")
     generator, cfg = opened.generator.eval(), opened.config
     return [export_one(fmt, path, generator, cfg, source=opened.meta.get("source"), paper_sampling=paper_sampling,
                        half=half, tolerance=tolerance, opset=opset, run_dir=checkpoint, name=str(checkpoint))
@@ -226,8 +228,9 @@ def export_one(fmt: str, path: Path, generator: nn.Module, cfg: TrainConfig, *, 
         card = model_card(cfg, meta, find_scores(run_dir), sum(p.numel() for p in generator.parameters()))
         pretrained_format.write_folder(path, data, cfg, meta, card)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, data)
+        with writing(path, "nothing was written"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data)
     return ExportResult(fmt, path, len(data), diff, shapes, mode, meta["dtype"], time.perf_counter() - start)
 
 

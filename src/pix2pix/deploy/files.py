@@ -23,7 +23,7 @@ from ..data.convert import array_to_image
 from ..data.images import is_image_file, open_image, to_array
 from ..data.pairs import PairFile, pairs_in_folder, read_pair
 from ..errors import DataError, OutputError
-from ..fileio import save_image
+from ..fileio import check_writable, save_image
 from ..pictures import side_by_side as side_by_side_image
 from .translator import Translator
 
@@ -84,6 +84,31 @@ def unique_names(items: Sequence[InputItem]) -> list[str]:
     return names
 
 
+def refuse_overwriting_inputs(items: Sequence[InputItem], results: Sequence[Path]) -> None:
+    """Stop before any work when a result path is one of the inputs: the same path (through any
+    symbolic link) or the same file (a hard link); :class:`OutputError` names both."""
+    inputs: dict[object, Path] = {}
+    for item in items:
+        for p in {item.path, *((item.pair.a, item.pair.b) if item.pair else ())} - {None}:
+            inputs[os.path.realpath(p)] = p
+            try:
+                st = os.stat(p)
+                inputs[(st.st_dev, st.st_ino)] = p
+            except OSError:
+                pass
+    for result in results:
+        keys: list[object] = [os.path.realpath(result)]
+        try:
+            st = os.stat(result)
+            keys.append((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+        hit = next((inputs[k] for k in keys if k in inputs), None)
+        if hit is not None:
+            raise OutputError(f"{result}: this result would overwrite the input {hit}; choose an --output folder "
+                              "that holds none of the inputs (nothing was written)")
+
+
 def read_item(item: InputItem, translator: Translator) -> tuple[Image.Image, Image.Image | None]:
     """(input image, target image or None) for one item; raises BadImage/DataError naming the file."""
     if item.pair is None:  # converted as training data is (16-bit, CMYK, palette ...): see data/images.py
@@ -104,12 +129,10 @@ def translate_files(translator: Translator, items: Sequence[InputItem], out_dir:
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create the output folder {out}: {e.strerror or e}") from None
+    check_writable(out, folder=True, what="output folder")
     report = TranslateReport()
     names = unique_names(items)
+    refuse_overwriting_inputs(items, [out / f"{name}.png" for name in names])
     bs = max(1, translator.batch_size)
     with tqdm(total=len(items), desc="translate", unit="img", disable=not progress, leave=False) as bar:
         for start in range(0, len(items), bs):

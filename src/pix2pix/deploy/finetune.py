@@ -23,14 +23,15 @@ from ..config import TrainConfig
 from ..errors import ConfigError
 from ..training import loop
 from ..training.init import InitialWeights, architecture_options, with_architecture
-from .formats import open_model
+from .formats import kind_of, open_model
 
 
 def initial_weights(model: str) -> InitialWeights:
     """MODEL's architecture and weights; exported programs (.onnx, .ts, .pt2) hold none to train."""
-    opened = open_model(model, "cpu")
-    if not isinstance(opened.generator, nn.Module):
-        raise ConfigError(f"--init-from {model}: an exported {opened.kind} program has no trainable weights; "
+    program = kind_of(model) in ("torchscript", "torch-export", "onnx")  # refused unopened: may run code
+    opened = None if program else open_model(model, "cpu")
+    if opened is None or not isinstance(opened.generator, nn.Module):
+        raise ConfigError(f"--init-from {model}: an exported {kind_of(model)} program has no trainable weights; "
                           "start from a run folder, checkpoint, .safetensors file, Hugging Face folder or "
                           "reference .pth")
     return InitialWeights(model, opened.config.model, opened.generator.state_dict(), opened.discriminator)

@@ -10,10 +10,11 @@
     with running(app) as url: ...                        # in a background thread, on a free port
 
 Routes: ``GET /`` (the page), ``POST /translate``, ``GET /health``, ``GET /info``. Every error is
-JSON ``{"error": "..."}`` with a 4xx status: 400 empty body, malformed form, missing ``file`` field,
-truncated image; 413 body over ``max_bytes`` (counted while reading, so a large body is never
-buffered) or image over ``max_pixels`` (checked from the header, before decoding); 415 not an image
-or an unsupported Content-Type.
+JSON ``{"error": "..."}``: 400 empty body, malformed form, missing ``file`` field, truncated image,
+unparsable request; 408 body too slow; 413 body over ``max_bytes`` (counted while reading, so a
+large body is never buffered) or image over ``max_pixels`` (checked from the header, before
+decoding); 415 not an image or an unsupported Content-Type; 503 with ``Retry-After`` when the work
+in flight is at its limit (:mod:`.limits`: requests, decoded pixels, connections, time limits).
 
 The model runs in one worker thread, never on the event loop: requests that arrive while it is busy
 wait in a queue and go through the next forward pass together (up to ``max_batch``). With
@@ -54,6 +55,8 @@ try:
         import python_multipart  # noqa: F401  (form parsing; named multipart before 0.0.13)
     except ImportError:
         import multipart  # noqa: F401
+
+    from .limits import Admission, BadRequest, ClientGone, ServerLimits, read_body
 except ImportError as e:
     raise missing_extra("pix2pix serve", "serve", e) from None
 
@@ -64,34 +67,7 @@ DEFAULT_MAX_PIXELS = 4096 * 4096  # about 16.8 megapixels
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class BadRequest(Exception):
-    """A request the client got wrong: answered with ``status`` and ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-# ----- request -> image -> PNG ------------------------------------------------------------------
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``max_bytes``."""
-    too_big = f"the request body is larger than this server's limit of {max_bytes} bytes (--max-bytes)"
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise BadRequest(400, f"invalid Content-Length header {length!r}")
-        if int(length) > max_bytes:
-            raise BadRequest(413, too_big)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise BadRequest(413, too_big)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
+# ----- request -> image -> PNG (the body is read by limits.read_body) ---------------------------
 async def uploaded_file(request: Request, body: bytes) -> tuple[bytes, str]:
     """(image bytes, file name) from a multipart form (field ``file``) or a raw image body."""
     if not body:
@@ -124,8 +100,14 @@ def decode_image(data: bytes, max_pixels: int, channels: int = 3) -> Image.Image
     """Bytes -> decoded RGB (3) or L (1) PIL image (EXIF orientation applied), or :class:`BadRequest`.
 
     The mode conversion happens here, in the request's thread, so an image the model cannot take
-    is this request's 415 and never a failure inside a batch shared with other requests.
+    is this request's 415 and never a failure inside a batch shared with other requests. The
+    server calls the two halves apart, to reserve the image's pixels between them.
     """
+    return decode_upload(open_upload(data, max_pixels), channels)
+
+
+def open_upload(data: bytes, max_pixels: int) -> Image.Image:
+    """The uploaded image opened from its header only (size checked), or :class:`BadRequest`."""
     if not data:
         raise BadRequest(400, "the uploaded file is empty (0 bytes)")
     try:
@@ -141,6 +123,11 @@ def decode_image(data: bytes, max_pixels: int, channels: int = 3) -> Image.Image
     if w * h > max_pixels:
         raise BadRequest(413, f"the image is {w}x{h} = {w * h} pixels, more than this server's limit of "
                               f"{max_pixels} (--max-pixels)")
+    return im
+
+
+def decode_upload(im: Image.Image, channels: int) -> Image.Image:
+    """Decode an image from :func:`open_upload` to RGB / L, or :class:`BadRequest`."""
     try:
         im.load()
     except Image.DecompressionBombError as e:
@@ -228,8 +215,9 @@ class Batcher:
 
 
 # ----- the app ----------------------------------------------------------------------------------
-def info(translator: Translator, max_bytes: int, max_pixels: int, batcher: Batcher) -> dict[str, Any]:
-    """What ``GET /info`` says: the model (no file paths), input size, device, limits, batching."""
+def info(translator: Translator, max_bytes: int, max_pixels: int, batcher: Batcher,
+         admission: Admission) -> dict[str, Any]:
+    """What ``GET /info`` says: the model (no file paths), input size, device, limits, batching, load."""
     import dataclasses
 
     cfg = translator.config
@@ -240,8 +228,8 @@ def info(translator: Translator, max_bytes: int, max_pixels: int, batcher: Batch
         "device": str(translator.device), "backend": translator.kind,
         "mode": "paper_sampling" if translator.paper_sampling else "eval",
         "dtype": translator.meta.get("dtype", "float32"), "source": translator.meta.get("source", {}),
-        "limits": {"max_bytes": max_bytes, "max_pixels": max_pixels},
-        "batching": {"max_batch": batcher.max_batch, **batcher.stats},
+        "limits": {"max_bytes": max_bytes, "max_pixels": max_pixels, **dataclasses.asdict(admission.limits)},
+        "batching": {"max_batch": batcher.max_batch, **batcher.stats}, "load": admission.snapshot(),
     }
 
 
@@ -250,10 +238,13 @@ def page() -> str:
 
 
 def create_app(translator: Translator, *, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = 8) -> FastAPI:
-    """The service around ``translator``. The worker starts and stops with the app's lifespan."""
+               max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = 8, limits: ServerLimits | None = None) -> FastAPI:
+    """The service around ``translator``. The worker starts and stops with the app's lifespan;
+    ``limits`` bound the work in flight and the time given to clients (:class:`ServerLimits`)."""
     if max_bytes < 1 or max_pixels < 1:
         raise ConfigError("--max-bytes and --max-pixels must be positive")
+    limits = limits or ServerLimits()
+    admission = Admission(limits)
     batcher = Batcher(translator, 1 if translator.paper_sampling else max_batch)
 
     @contextlib.asynccontextmanager
@@ -265,12 +256,18 @@ def create_app(translator: Translator, *, max_bytes: int = DEFAULT_MAX_BYTES,
             await batcher.stop()
 
     app = FastAPI(title="pix2pix", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.batcher = batcher
+    app.state.batcher, app.state.limits, app.state.admission = batcher, limits, admission
     html = page()
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, e: BadRequest) -> JSONResponse:
-        return JSONResponse({"error": e.message}, status_code=e.status)
+        return JSONResponse({"error": e.message}, status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(request: Request, e: ClientGone) -> Response:
+        client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+        log.info("%s went away during its upload to %s (%s)", client, request.url.path, e)
+        return Response(status_code=400)  # nobody is left to read it
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
@@ -295,7 +292,7 @@ def create_app(translator: Translator, *, max_bytes: int = DEFAULT_MAX_BYTES,
 
     @app.get("/info")
     async def model_info() -> dict[str, Any]:
-        return info(translator, max_bytes, max_pixels, batcher)
+        return info(translator, max_bytes, max_pixels, batcher, admission)
 
     upload_schema = {"requestBody": {"required": True, "content": {
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
@@ -306,11 +303,16 @@ def create_app(translator: Translator, *, max_bytes: int = DEFAULT_MAX_BYTES,
               responses={200: {"content": {"image/png": {}}, "description": "the translated image, same size"}})
     async def translate(request: Request) -> Response:
         start = time.perf_counter()
-        body = await read_body(request, max_bytes)
-        data, name = await uploaded_file(request, body)
-        image = await run_in_threadpool(decode_image, data, max_pixels, translator.input_channels)
-        result = await batcher.translate(image)
-        png = await run_in_threadpool(encode_png, result)
+        with admission.request() as ticket:  # 503 at once past --max-in-flight
+            body = await read_body(request, max_bytes, limits.body_timeout, admission)
+            data, name = await uploaded_file(request, body)
+            del body
+            header = await run_in_threadpool(open_upload, data, max_pixels)
+            ticket.reserve(*header.size)  # 503 past --max-pixels-in-flight, before decoding
+            image = await run_in_threadpool(decode_upload, header, translator.input_channels)
+            del data, header
+            result = await batcher.translate(image)
+            png = await run_in_threadpool(encode_png, result)
         return Response(png, media_type="image/png", headers={
             "Content-Disposition": f'inline; filename="{_download_name(name)}"',
             "X-Elapsed-Ms": f"{(time.perf_counter() - start) * 1000:.1f}"})
@@ -334,14 +336,16 @@ def bind(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
 
 
 def _server(app: FastAPI, log_level: str) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=5))
+    limits: ServerLimits = getattr(app.state, "limits", None) or ServerLimits()
+    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=5,
+                                         **limits.uvicorn_options()))
 
 
 def serve(translator: Translator, *, host: str = "127.0.0.1", port: int = 8000,
           max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = 8,
-          log_level: str = "info") -> None:
+          limits: ServerLimits | None = None, log_level: str = "info") -> None:
     """Serve until interrupted. Binds to 127.0.0.1 unless ``host`` says otherwise."""
-    app = create_app(translator, max_bytes=max_bytes, max_pixels=max_pixels, max_batch=max_batch)
+    app = create_app(translator, max_bytes=max_bytes, max_pixels=max_pixels, max_batch=max_batch, limits=limits)
     sock = bind(host, port)
     if host not in LOOPBACK:
         log.warning("listening on %s: other machines can reach this server, and it has no authentication", host)

@@ -196,15 +196,18 @@ def _resize_one(t: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
 
 
 def load(path: str | os.PathLike, device: str = "auto", paper_sampling: bool | None = None,
-         batch_size: int = 8) -> Translator:
+         batch_size: int = 8, *, trust_program: bool = False) -> Translator:
     """Open any trained model as a :class:`Translator`: a run folder, a training checkpoint, an
     exported ``.safetensors`` / ``.onnx`` / ``.pt2`` / ``.ts`` file (``pix2pix export``), a Hugging
     Face folder, a reference ``*_net_G.pth``, or a pretrained model's name (``pix2pix download --model``).
+    ``.pt2`` and ``.ts`` programs can run code and need ``trust_program=True``.
 
     ``paper_sampling=None`` means the file's own mode (eval for weights). Exported programs
     cannot change mode: asking for the other one is a :class:`ConfigError` naming the file.
+    ``.pt2`` and ``.ts`` files are programs that can run code or touch files: they are refused
+    unless ``trust_program=True`` (checkpoints, safetensors and ONNX files need no opt-in).
     """
-    opened = open_model(Path(path), resolve_device(device))
+    opened = open_model(Path(path), resolve_device(device), trust_program=trust_program)
     try:
         return Translator(opened.generator, opened.config, opened.device, paper_sampling, batch_size, opened.kind,
                           opened.meta)

@@ -30,7 +30,8 @@ import numpy as np
 
 from .._version import __version__
 from ..data.convert import array_to_tensor
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, OutputError
+from ..fileio import check_writable, writing
 from ..pages import ResultRow
 from ..pictures import save_preview
 from .cityscapes import CLASS_NAMES, IGNORE, NUM_CLASSES, colours_to_train_ids, train_ids_to_colours
@@ -67,7 +68,7 @@ class Evaluator:
         self.report_dir = Path(report_dir) if report_dir else None
         self.rows: list = []
         if self.report_dir:
-            (self.report_dir / "images").mkdir(parents=True, exist_ok=True)
+            check_writable(self.report_dir / "images", folder=True, what="--report folder")
 
     def add(self, batch: Sequence[Prediction]) -> None:
         if self.task == "photo2label":
@@ -118,7 +119,8 @@ class Evaluator:
             if image is None:
                 cells.append(None)
                 return
-            save_preview(image, folder / f"{stem}_{tag}.jpg")
+            with writing(folder / f"{stem}_{tag}.jpg", "the report is incomplete"):
+                save_preview(image, folder / f"{stem}_{tag}.jpg")
             cells.append(f"images/{stem}_{tag}.jpg")
 
         put(ex.source, "input")
@@ -187,7 +189,8 @@ def evaluate(source: Predictions, task: str, *, segmenter=None, report_dir: str 
                                  "config": segmenter.cfg.to_dict(), "trained": segmenter.info}
     results["settings"] = settings
     if ev.report_dir:
-        write_evaluation_page(ev, results)
+        with writing(ev.report_dir / "index.html", "the scores were computed"):
+            write_evaluation_page(ev, results)
     return results
 
 
@@ -197,7 +200,8 @@ def evaluate_files(task: str | None, *, checkpoint: str | None = None, data: str
                    pred_suffix: str = "", target_suffix: str = "", input_suffix: str = "",
                    segmenter: str | None = None, report_dir: str | None = None, json_path: str | None = None,
                    max_items: int | None = None, native_size: bool = False, paper_sampling: bool = False,
-                   batch_size: int = 8, device: str = "auto", progress: bool = True) -> dict[str, Any]:
+                   batch_size: int = 8, device: str = "auto", progress: bool = True,
+                   trust_program: bool = False) -> dict[str, Any]:
     """All of ``pix2pix evaluate`` but the printing: check the options, translate ``data``'s ``split``
     with ``checkpoint`` or read ``predictions`` / ``targets``, score, and write ``json_path``.
 
@@ -211,6 +215,10 @@ def evaluate_files(task: str | None, *, checkpoint: str | None = None, data: str
     if not task:
         raise ConfigError("--task is required: photo2label, label2photo or generic")
     check_task(task)
+    if json_path:  # unwritable places are found before the scoring, not after it
+        check_writable(json_path, what="--json file")
+    if report_dir:
+        check_writable(report_dir, folder=True, what="--report folder")
     if bool(checkpoint) == bool(predictions):
         raise ConfigError("give either --checkpoint (with --data) or --predictions (with --targets)")
     seg = None
@@ -226,7 +234,7 @@ def evaluate_files(task: str | None, *, checkpoint: str | None = None, data: str
 
         if not data:
             raise ConfigError("--checkpoint needs --data DIR (the dataset whose --split is translated and scored)")
-        translator = load(checkpoint, device=device, paper_sampling=paper_sampling)
+        translator = load(checkpoint, device=device, paper_sampling=paper_sampling, trust_program=trust_program)
         translator.batch_size = batch_size
         source = from_model(translator, data, split, max_items=max_items, native_size=native_size)
         source.settings["checkpoint"] = str(checkpoint)
@@ -239,5 +247,13 @@ def evaluate_files(task: str | None, *, checkpoint: str | None = None, data: str
                               label_maps=task == "photo2label", max_items=max_items)
     results = evaluate(source, task, segmenter=seg, report_dir=report_dir, batch_size=batch_size, progress=progress)
     if json_path:
-        save_json(json_ready(results), json_path)
+        try:
+            done = "the scores were computed (above)" + (" and the report written" if report_dir else "")
+            with writing(json_path, done):
+                save_json(json_ready(results), json_path)
+        except OutputError:
+            from .report import format_results
+
+            log.info("%s", format_results(results))  # the work is not lost: the scores go to the screen
+            raise
     return results

@@ -219,13 +219,15 @@ class Segmenter:
         """Atomically write weights + metadata (architecture, classes, training record)."""
         from safetensors.torch import save
 
+        from ..fileio import writing
+
         path = Path(path)
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         meta = {"format": FORMAT, "version": str(VERSION), "config": json.dumps(self.cfg.to_dict()),
                 "classes": json.dumps(list(CLASS_NAMES)), "info": json.dumps(self.info)}
-        atomic_write_bytes(path, save(tensors, metadata=meta))
+        with writing(path, "the previous save is unchanged" if path.exists() else "nothing was saved"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, save(tensors, metadata=meta))
         self.path = path
         return path
 

@@ -105,6 +105,9 @@ def train_segmenter(data_root: str | os.PathLike, out: str | os.PathLike, *, spl
     a usable file), score the real photos of ``val_split`` and record everything in the file."""
     from tqdm.auto import tqdm
 
+    from ..fileio import check_writable
+
+    check_writable(out, what="--segmenter file")  # before the data is decoded and the training starts
     dev = resolve_device(device)
     data = load_segmentation_set(data_root, split, direction=direction, size=arch.size, max_items=max_items,
                                  progress=progress)

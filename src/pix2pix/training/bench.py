@@ -25,6 +25,7 @@ from ..data.loader import BatchSource
 from ..data.pairs import PairedImages
 from ..devices import autocast, resolve_device
 from .losses import Objective
+from ..models.size import check_fits
 from .nets import build_nets
 from .step import train_step
 
@@ -71,6 +72,7 @@ def peak_memory(device: torch.device) -> tuple[int, str]:
 def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3, infer_batch_size: int | None = None) -> dict[str, Any]:
     """Time training and inference for ``cfg``; returns the results and the settings used."""
     device = resolve_device(cfg.device)
+    check_fits(cfg.model, device, training=True, source="these settings")
     flops_per_step = count_step_flops(cfg, device)
     if device.type == "cuda":
         torch.cuda.empty_cache()

@@ -16,6 +16,7 @@ only rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ from ..data.augment import eval_transform
 from ..data.loader import BatchSource, load_datasets
 from ..devices import autocast, resolve_device
 from ..errors import ConfigError, NonFiniteLoss
+from ..models.size import check_fits
 from . import distributed as dist
 from .checkpoint import RESUME_KEYS, checkpoint_bytes, checkpoint_config, load_checkpoint
 from .init import InitialWeights, load_initial_weights
@@ -79,6 +81,8 @@ class Trainer:
         self.device = dist.device_for_rank(resolve_device(cfg.device))
         self.main = dist.rank() == 0
         self.show = progress and self.main
+        check_fits(cfg.model, self.device, training=True,  # before any data is loaded
+                   source=str(self.run_dir.latest) if resume_state is not None else "these settings")
         if self.main:
             self.run_dir.prepare()
             self.run_dir.write_config(cfg.to_dict())
@@ -297,25 +301,33 @@ def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def train(cfg: TrainConfig, *, progress: bool = True, init: InitialWeights | None = None) -> Path:
-    """Train a new run in ``cfg.out`` (which must not hold a checkpoint already); returns the run folder.
+def train(cfg: TrainConfig, *, progress: bool = True, overwrite: bool = False,
+          init: InitialWeights | None = None) -> Path:
+    """Train a new run in ``cfg.out``; returns the run folder. A folder holding another run's files is
+    refused unless ``overwrite`` (which removes them first); one process at a time per folder.
 
     ``init``: the weights of ``cfg.init_from``, opened by the caller (``pix2pix.train`` does it;
     see ``training/init.py``)."""
-    if RunFolder.is_run_folder(cfg.out) and dist.rank() == 0:
-        raise ConfigError(f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
-                          "or choose another --out")
     if cfg.init_from and init is None:
         raise ConfigError(f"init_from {cfg.init_from!r}: open the model with pix2pix.train (or "
                           "pix2pix train --init-from), which reads every model-file kind")
-    with dist.session():
-        return Trainer(cfg, progress=progress, init=init).run()
+    run = RunFolder(cfg.out)
+    with run.exclusive() if dist.rank() == 0 else contextlib.nullcontext():  # only rank 0 writes
+        if dist.rank() == 0:
+            run.check_new_run(overwrite)
+        with dist.session():
+            return Trainer(cfg, progress=progress, init=init).run()
 
 
 def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, *, progress: bool = True) -> Path:
     """Continue the run in ``run_dir`` from its latest checkpoint. ``overrides`` may change only the
     options whose config field says so (``resumable``; e.g. a larger ``epochs`` extends the run)."""
     run = RunFolder(run_dir)
+    with run.exclusive(create=False) if dist.rank() == 0 else contextlib.nullcontext():
+        return _resume(run, overrides, progress)
+
+
+def _resume(run: RunFolder, overrides: dict[str, Any] | None, progress: bool) -> Path:
     state = load_checkpoint(run.path, map_location="cpu", require=RESUME_KEYS)
     cfg = checkpoint_config(state, run.latest)
     overrides = dict(overrides or {})

@@ -8,6 +8,7 @@
     RUN/curves.png                the loss curves, redrawn with each sample grid
     RUN/index.html                the run page (settings, latest losses, curves, samples)
     RUN/tensorboard/              with --tensorboard
+    RUN/.lock                     held by the training process writing here (see ownership.py)
 
 Every write is atomic (a temporary file renamed into place) and a failed write is one
 :class:`~pix2pix.errors.OutputError` that says whether a checkpoint is safe.
@@ -28,6 +29,7 @@ from PIL import Image
 
 from ..errors import CheckpointError, OutputError
 from ..fileio import atomic_write_bytes, remove_stale_temporaries, save_image, save_json
+from .ownership import hold_lock, present, refuse_or_clear
 
 log = logging.getLogger("pix2pix")
 _SAMPLE = re.compile(r"step_(\d+)\.png$")
@@ -99,7 +101,20 @@ class RunFolder:
         found = ((int(m.group(1)), p) for p in self.samples.glob("step_*.png") if (m := _SAMPLE.search(p.name)))
         return sorted(found, reverse=True)
 
-    # ----- starting -----------------------------------------------------------------------------
+    def exclusive(self, create: bool = True) -> contextlib.AbstractContextManager[None]:
+        """Hold ``RUN/.lock`` (rank 0 trains inside it); a second process stops at once naming the holder."""
+        return hold_lock(self.path, create)
+
+    def previous_run(self) -> list[Path]:
+        """The files that make this folder another run's: latest.pt, checkpoints/, losses.jsonl, samples/."""
+        return present([self.latest, self.checkpoints, self.losses, self.samples])
+
+    def check_new_run(self, overwrite: bool = False) -> None:
+        """Refuse a new run over :meth:`previous_run`; ``overwrite`` removes the layout's files, nothing else."""
+        refuse_or_clear(self.path, self.previous_run(), [self.latest, self.checkpoints, self.losses, self.samples,
+                                                         self.curves, self.page, self.config, self.tensorboard], overwrite)
+
+    # ----- starting (and who may write here: ownership.py) -------------------------------------
     def prepare(self) -> None:
         """Create the folder, check it is writable before any work is done, and remove temporary
         files a killed process left behind."""

@@ -17,6 +17,13 @@ mode or with the paper's sampling; exported programs (``.ts``, ``.pt2``, ``.onnx
 :class:`Program` objects whose mode was fixed at export time. Readers take a path or the file's
 bytes, so the exporter verifies exactly what it is about to write, through the same code as
 ``translate``.
+
+Safety: a checkpoint is read with ``torch.load(weights_only=True)``, a safetensors file holds only
+tensors and text, and an ONNX graph is run by onnxruntime with its standard operators only: those
+may come from a stranger. The two torch programs may not: loading a ``.pt2`` unpickles Python
+objects (which can run any code), and a TorchScript program's operators can read and overwrite any
+file the process may (``torch.from_file(..., shared=True)``). :func:`open_model` opens them only with
+``trust_program=True`` (``--trust-program``); the exporter verifying its own bytes needs no opt-in.
 """
 
 from __future__ import annotations
@@ -46,13 +53,16 @@ class Format:
     write: Callable[..., bytes] | None = None
     half: bool = False  # --half supported
     folder: bool = False  # written as a folder (pretrained.write_folder), not one file
+    runs_code: str | None = None  # why opening a stranger's file is unsafe (needs trust_program); None: safe
 
 
 FORMATS: dict[str, Format] = {f.kind: f for f in (
     Format("checkpoint", None, checkpoint.read),
     Format("safetensors", ".safetensors", safetensors.read, safetensors.write, half=True),
-    Format("torchscript", ".ts", torchscript.read, torchscript.write),
-    Format("torch-export", ".pt2", torch_export.read, torch_export.write),
+    Format("torchscript", ".ts", torchscript.read, torchscript.write,
+           runs_code="a TorchScript program can read and overwrite any file this process may when it runs"),
+    Format("torch-export", ".pt2", torch_export.read, torch_export.write,
+           runs_code="loading a .pt2 file unpickles Python objects, which can run any code"),
     Format("onnx", ".onnx", onnx.read, onnx.write, half=True),
     Format("pretrained", None, pretrained.read, pretrained.write, half=True, folder=True),
     Format("reference", ".pth", reference.read),
@@ -99,9 +109,11 @@ def detect_kind(path: Path) -> str:
     return "reference" if path.suffix.lower() == ".pth" else "checkpoint"
 
 
-def open_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> Opened:
+def open_model(path: str | os.PathLike, device: torch.device | str = "cpu", *, trust_program: bool = False) -> Opened:
     """Open any model: a run folder, a training checkpoint, an exported file, a Hugging Face folder,
-    a reference ``*_net_G.pth``, or the name of a downloaded pretrained generator."""
+    a reference ``*_net_G.pth``, or the name of a downloaded pretrained generator. A ``.pt2`` or
+    ``.ts`` program is refused, before a byte of it is read, unless ``trust_program`` (see the module
+    docstring)."""
     from ..registry import resolve_name
 
     path, device = Path(path), torch.device(device)
@@ -114,6 +126,11 @@ def open_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> O
     kind = detect_kind(path)
     if kind not in ("checkpoint", "pretrained") and not path.is_file():
         raise CheckpointError(f"{path}: no such file")
+    risk = FORMATS[kind].runs_code
+    if risk and not trust_program:
+        raise CheckpointError(f"{path}: not opened: {risk}. Open it only if you trust where it came from, with "
+                              "--trust-program (pix2pix.load(..., trust_program=True)); a checkpoint, .safetensors or "
+                              ".onnx file is safe to open from anyone")
     return FORMATS[kind].read(path, str(path), device)
 
 

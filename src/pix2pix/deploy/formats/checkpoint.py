@@ -8,7 +8,9 @@ from pathlib import Path
 
 import torch
 
+from ...errors import CheckpointError, ConfigError
 from ...models import build_generator
+from ...models.size import check_fits
 from ...training.checkpoint import checkpoint_config, load_checkpoint, load_weights, resolve_checkpoint
 from .common import Opened, Source
 
@@ -20,6 +22,10 @@ def read(source: Source, name: str, device: torch.device) -> Opened:
     state = load_checkpoint(path, map_location="cpu", require=("config", "generator"))
     file = resolve_checkpoint(path)
     cfg = checkpoint_config(state, file)
+    try:
+        check_fits(cfg.model, device, training=False, source=str(file))
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
     g = build_generator(cfg.model)
     load_weights(g, state["generator"], "generator", file)
     meta = {"mode": "eval", "dtype": "float32",

@@ -10,8 +10,9 @@ import torch
 import torch.nn as nn
 
 from ...config import TrainConfig
-from ...errors import CheckpointError
+from ...errors import CheckpointError, ConfigError
 from ...models import build_generator
+from ...models.size import check_fits
 from ...training.checkpoint import load_weights
 from .common import Opened, Source, first_line, read_source
 from .metadata import META_KEY, parse_metadata
@@ -33,6 +34,10 @@ def read(source: Source, name: str, device: torch.device, config: TrainConfig | 
         cfg, meta = config, {}
     else:
         cfg, meta = parse_metadata((header.get("__metadata__") or {}).get(META_KEY), name, "safetensors")
+    try:
+        check_fits(cfg.model, device, training=False, source=name)
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
     g = build_generator(cfg.model)
     weights = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     load_weights(g, weights, "generator", name)
