@@ -117,7 +117,7 @@ def test_programs_need_trust_program_and_are_not_read_without_it(exported, train
         assert err.startswith(f"error: {path}: not opened") and "--trust-program" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
     monkeypatch.undo()
-    assert load(path, device="cpu", trust_program=True).kind == FORMATS[kind_of(path)].kind
+    assert load(path, device="cpu", trust_program=True).kind == FORMATS[detect_kind(path)].kind
 
 
 def test_why_torchscript_is_not_safe_from_a_stranger(exported, tmp_path):

@@ -120,7 +120,6 @@ def test_load_is_the_public_entry_point(trained_run):
 
 @pytest.mark.parametrize("how", ["same-folder", "symlinked-folder", "hard-link"])
 def test_a_result_that_would_overwrite_an_input_is_refused_before_any_work(tmp_path, translator, how):
-    from pix2pix.cli import main
 
     photos = tmp_path / "photos"
     photos.mkdir()
