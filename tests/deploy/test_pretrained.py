@@ -74,7 +74,7 @@ def test_run_folders_and_hugging_face_folders_are_told_apart(trained_run, export
 
 def test_a_program_cannot_be_saved_as_weights(exported, tmp_path):
     with pytest.raises(ConfigError, match="save_pretrained needs weights"):
-        load(exported["dir"] / "generator.ts", device="cpu").save_pretrained(tmp_path / "hf")
+        load(exported["dir"] / "generator.ts", device="cpu", trust_program=True).save_pretrained(tmp_path / "hf")
 
 
 # ----- the [hub] extra, offline ---------------------------------------------------------------
