@@ -16,6 +16,15 @@ from pix2pix.data.synthetic import make_synthetic_dataset
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Tests (and the processes they start) keep decoded pairs in a temporary cache folder, never
+    in the user's."""
+    os.environ["PIX2PIX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield Path(os.environ["PIX2PIX_CACHE"])
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``): tiny

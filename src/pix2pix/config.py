@@ -8,9 +8,8 @@ these fields (``cli/options.py``), config files are checked and coerced by field
     cfg = TrainConfig.from_flat({"data_root": "datasets/facades", "preset": "facades"})
     cfg.model.depth        # 8 for unet_256
 
-Field names are unique across the three sections, so the CLI and ``--config`` files use a flat
-namespace (``--ngf 32`` sets ``model.ngf``). A run folder keeps its resolved config as
-``config.json`` and every checkpoint carries the same dict, so a checkpoint rebuilds its networks.
+Field names are unique across the sections, so the CLI and ``--config`` files use a flat namespace
+(``--ngf 32`` sets ``model.ngf``). A run's ``config.json`` and its checkpoints carry the resolved config.
 """
 
 from __future__ import annotations
@@ -88,6 +87,8 @@ class DataConfig:
     val_split: str = option("val", "split the sample grids are drawn from")
     max_items: int | None = option(None, "use only the first N training pairs (sorted by name)", lo=1)
     strict: bool = option(False, "stop on unreadable images instead of skipping them with a warning")
+    cache: bool = option(True, "keep the decoded pairs in the user's cache folder for later starts", resumable=True)
+    cache_dir: str | None = option(None, "decoded-pair cache folder (the user's cache)", metavar="DIR", resumable=True)
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -179,6 +180,7 @@ class TrainConfig:
     time_limit: float | None = option(None, "stop cleanly (with a checkpoint) after this many minutes", above=0.0,
                                       resumable=True)
     tensorboard: bool = option(False, "also log to RUN_DIR/tensorboard", resumable=True)
+    dist_timeout: float = option(10.0, "torchrun: minutes to wait for the other processes", above=0.0, resumable=True)
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -357,8 +359,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 # ----- the paper's presets: overrides of the defaults -------------------------------------------
 # The defaults are the paper's setting (appendix 6.2): unet_256, 70x70 PatchGAN, batch 1, 286 -> 256
 # jitter, 100 + 100 epochs. A preset says only what differs for its dataset: the direction of the
-# paper's headline task, and for the large sets the shorter schedule and batch 4. Cityscapes and
-# facades are both trained labels -> photo with the defaults, so their presets are the same.
+# paper's headline task, and for the large sets the shorter schedule and batch 4.
 PRESETS: dict[str, dict[str, Any]] = {
     "cityscapes": dict(direction="BtoA"),  # 2975 pairs, labels -> photo
     "facades": dict(direction="BtoA"),  # 400 pairs, labels -> facade

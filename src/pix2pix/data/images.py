@@ -75,12 +75,16 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
     """Open, check size, decode fully and apply EXIF orientation. Raises :class:`BadImage`."""
     im = open_header(path, max_pixels)
     try:
+        im.load()
+        if im.getexif().get(0x0112, 1) == 1 and getattr(im, "fp", None) is None:
+            return im  # upright, file closed by load(): no need for exif_transpose's full copy
         with im:
-            im.load()
             return ImageOps.exif_transpose(im)  # a new, loaded image
     except Image.DecompressionBombError as e:
+        im.close()
         raise BadImage(f"{path}: refused as a possible decompression bomb ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
+        im.close()
         raise BadImage(f"{path}: truncated or corrupt image data ({e})") from None
 
 

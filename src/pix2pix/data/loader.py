@@ -94,7 +94,8 @@ def load_datasets(cfg: TrainConfig, progress: bool = True) -> tuple[PairedImages
     if not d.data_root:
         raise ConfigError("no dataset given: pass --data DIR (a folder with train/ and optionally val/)")
     kw = dict(direction=d.direction, input_nc=m.input_nc, output_nc=m.output_nc, preprocess=d.preprocess,
-              load_size=d.load_size, crop_size=d.crop_size, strict=d.strict, progress=progress)
+              load_size=d.load_size, crop_size=d.crop_size, strict=d.strict, progress=progress, cache=d.cache,
+              cache_dir=d.cache_dir)
     train = PairedImages.load(d.data_root, d.train_split, max_items=d.max_items, **kw)
     if train is None:
         raise ConfigError(f"{d.data_root}: no '{d.train_split}' split (expected {d.data_root}/{d.train_split}/)")
