@@ -36,7 +36,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-TINY = dict(netG="unet_32", ngf=8, ndf=8, load_size=36, crop_size=32, batch_size=2, epochs=1,
+TINY = dict(netG="unet_32", ngf=8, ndf=8, load_size=36, crop_size=32, batch_size=2, epochs=1, precision="fp32",
             epochs_decay=0, log_every=2, sample_every=1000, save_every=1, n_samples=2, device="cpu")
 
 

@@ -166,7 +166,7 @@ class TrainConfig:
                                "discriminator)", lo=0.0, hi=1e6)
     seed: int = option(0, "random seed", lo=0, hi=2**63 - 1)
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", resumable=True)
-    precision: str = option("auto", "autocast precision (auto = fp32)", choices=PRECISIONS)
+    precision: str = option("auto", "autocast precision (auto: bf16 on CPUs with native bf16, else fp32)", choices=PRECISIONS)
     channels_last: bool = option(False, "NHWC memory format")
     compile: bool = option(False, "torch.compile both networks", resumable=True)
     sync_bn: bool = option(False, "SyncBatchNorm under torchrun")
