@@ -14,17 +14,26 @@ log = logging.getLogger("pix2pix")
 # ----- train ------------------------------------------------------------------------------------
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--auto-resume", action="store_true",
+                   help="continue --out when it holds a checkpoint of the same settings, else start it (for "
+                        "torchrun --max-restarts and job schedulers that restart the same command)")
     add_preset_and_config(p)
     add_config_options(p, resume_note=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training import resume, train
+    from ..errors import ConfigError
+    from ..training import auto_resume, resume, train
 
+    progress = log.isEnabledFor(logging.INFO)  # -q: no progress bars either
+    if args.resume and args.auto_resume:
+        raise ConfigError("give either --resume RUN_DIR or --auto-resume (which resumes --out)")
     if args.resume:
-        run_dir = resume(args.resume, config_overrides(args))
+        run_dir = resume(args.resume, config_overrides(args), progress=progress)
+    elif args.auto_resume:
+        run_dir = auto_resume(build_train_config(args), progress=progress)
     else:
-        run_dir = train(build_train_config(args))
+        run_dir = train(build_train_config(args), progress=progress)
     log.info("run folder: %s (checkpoint: %s/latest.pt)", run_dir, run_dir)
     return 0
 

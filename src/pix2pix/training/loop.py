@@ -17,6 +17,7 @@ only rank 0 writes.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import time
@@ -26,16 +27,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import TrainConfig, resumable_options
+from ..config import TrainConfig
 from ..data.augment import eval_transform
 from ..data.loader import BatchSource, load_datasets
 from ..devices import autocast, resolve_device
 from ..errors import ConfigError, NonFiniteLoss
 from . import distributed as dist
-from .checkpoint import RESUME_KEYS, checkpoint_bytes, checkpoint_config, load_checkpoint
+from .checkpoint import checkpoint_bytes
 from .losses import Objective
 from .meter import LossMeter
 from .nets import build_nets, parameter_bytes
+from .restart import resume_point, session_settings
 from .run_folder import RunFolder
 from .schedule import epoch_seed, lr_factor
 from .state import Progress, all_finite, restore_training_state, training_state
@@ -72,28 +74,35 @@ class StopFlag:
 class Trainer:
     """One run: the nets, the data and the loop, writing into a :class:`RunFolder`. Use :func:`train`."""
 
-    def __init__(self, cfg: TrainConfig, *, resume_state: dict[str, Any] | None = None, progress: bool = True):
+    def __init__(self, cfg: TrainConfig, *, resume_state: dict[str, Any] | None = None, progress: bool = True,
+                 checkpoint_id: str | None = None):
+        """``checkpoint_id``: a content hash of the checkpoint ``resume_state`` was read from; under
+        DDP every rank must have loaded the same one (checked after start-up)."""
         self.cfg, self.run_dir = cfg, RunFolder(cfg.out)
         self.device = dist.device_for_rank(resolve_device(cfg.device))
         self.main = dist.rank() == 0
         self.show = progress and self.main
-        if self.main:
-            self.run_dir.prepare()
-            self.run_dir.write_config(cfg.to_dict())
-        train_data, self.samples = load_datasets(cfg, progress=self.show)
+        with dist.all_or_none("preparing the run folder"):
+            if self.main:
+                self.run_dir.prepare()
+                self.run_dir.write_config(cfg.to_dict())
+        train_data, self.samples = self._load_data()
         self.source = BatchSource(train_data, cfg, self.device, dist.rank(), dist.world_size())
-        self.nets = build_nets(cfg, self.device)
+        self.state, self._resume_rng = Progress(), None
+        with dist.all_or_none("building the networks"):
+            self.nets = build_nets(cfg, self.device)
+            if self.main:  # a full disk is found now rather than at the end of the first epoch
+                self.run_dir.check_free_space(3 * parameter_bytes(self.nets.G_plain, self.nets.D_plain),
+                                              numbered=cfg.total_epochs // cfg.save_every + 1)
+            if resume_state is not None:
+                self.state, self._resume_rng = restore_training_state(self.nets, resume_state, self.run_dir.latest)
         self.objective = Objective.of(cfg)
         self.guard = NonFiniteGuard(self.nets.G_plain, self.nets.D_plain) if cfg.skip_nonfinite else None
-        if self.main:  # a full disk is found now rather than at the end of the first epoch
-            self.run_dir.check_free_space(3 * parameter_bytes(self.nets.G_plain, self.nets.D_plain),
-                                          numbered=cfg.total_epochs // cfg.save_every + 1)
-        self.state, self._resume_rng = Progress(), None
         self._saved_step: int | None = None  # step of the checkpoint in latest.pt, for messages
         self._last_save = time.monotonic()
         if resume_state is not None:
-            self.state, self._resume_rng = restore_training_state(self.nets, resume_state, self.run_dir.latest)
             self._saved_step = self.state.step
+        self._check_same_start(resume_state is not None, checkpoint_id)
         if self.main:  # steps after the checkpoint (a run killed since) are done again: drop their log lines
             dropped = self.run_dir.trim_losses(self.state.step)
             if dropped:
@@ -105,17 +114,51 @@ class Trainer:
                      self.device, self.nets.precision, f", {dist.world_size()} processes" if dist.world_size() > 1 else "")
         self._tb = None
 
+    def _load_data(self):
+        """The train split and the sample pairs. Under DDP with the cache, local rank 0 decodes and
+        writes the cache first and the other ranks of its node then map the same file, so a node
+        decodes once and holds the decoded split once (the page cache) whatever its GPU count."""
+        shared = dist.world_size() > 1 and self.cfg.data.cache
+        loaded = None
+        with dist.all_or_none("loading the data"):
+            if not shared or dist.local_rank() == 0:
+                loaded = load_datasets(self.cfg, progress=self.show)
+        with dist.all_or_none("mapping the decoded data"):
+            if loaded is None:
+                loaded = load_datasets(self.cfg, progress=False)
+        return loaded
+
+    def _check_same_start(self, resumed: bool, checkpoint_id: str | None) -> None:
+        """Under DDP: refuse unless every rank starts from the same point (the same checkpoint, by
+        step, epoch, position and content hash; or every rank a new run)."""
+        st = self.state
+        mine = (resumed, st.epoch, st.step, st.sample_in_epoch, checkpoint_id)
+        everyone = dist.gather_objects(mine)
+        if all(x == everyone[0] for x in everyone):
+            return
+
+        def where(r: int, x: tuple) -> str:
+            if not x[0]:
+                return f"process {r}: a new run"
+            return f"process {r}: epoch {x[1]}, step {x[2]} (sha256 {str(x[4])[:12]})"
+
+        raise dist.ProcessFailed(f"the processes did not start from the same checkpoint of {self.run_dir.path} ("
+                                 + "; ".join(where(r, x) for r, x in enumerate(everyone))
+                                 + "): every process must read the same --out, on a shared filesystem")
+
     def save(self, data_gen: torch.Generator, numbered: bool = False) -> Path | None:
         """Write ``latest.pt`` (and a numbered copy); refuses non-finite weights. Every rank calls it."""
-        if not all_finite(self.nets.G_plain, self.nets.D_plain):  # same weights, same answer on every rank
+        # batch-norm buffers differ between ranks: the answer is agreed, or a rank would wait alone
+        if dist.any_true(not all_finite(self.nets.G_plain, self.nets.D_plain)):
             raise NonFiniteLoss(f"the network weights are no longer finite at step {self.state.step} (epoch "
                                 f"{self.state.epoch + (self.state.batch_in_epoch > 0)}); not saving them. "
                                 + self._after_nonfinite())
         state = training_state(self.cfg, self.nets, self.state, self.device, data_gen)  # collective
         self._last_save = time.monotonic()
-        if not self.main:
-            return None
-        path = self.run_dir.write_checkpoint(checkpoint_bytes(state), self.state.epoch if numbered else None)
+        path = None
+        with dist.all_or_none("writing the checkpoint"):
+            if self.main:
+                path = self.run_dir.write_checkpoint(checkpoint_bytes(state), self.state.epoch if numbered else None)
         self._saved_step = self.state.step
         return path
 
@@ -131,16 +174,20 @@ class Trainer:
                 for opt in (self.nets.opt_G, self.nets.opt_D):
                     for group in opt.param_groups:
                         group["lr"] = lr
-                order = self.source.order(epoch_seed(cfg, epoch))
                 data_gen = self._epoch_randomness(epoch)
-                reason = self._epoch(epoch, order, data_gen, lr, stop, start_time)
-                if st.batch_in_epoch == self.source.batches_per_epoch:  # the epoch is complete
+                try:
+                    reason = self._epoch(epoch, data_gen, lr, stop, start_time)
+                except RuntimeError as e:
+                    raise dist.lost_contact(e, f"at step {st.step}") from e
+                if st.sample_in_epoch >= self.source.n:  # the epoch is complete
                     st.epoch += 1
-                    st.batch_in_epoch = 0
+                    st.batch_in_epoch = st.sample_in_epoch = 0
                     numbered = st.epoch % cfg.save_every == 0 or st.epoch == cfg.total_epochs
                     due = time.monotonic() - self._last_save >= 60 * cfg.latest_every
                     if numbered or dist.any_true(due) or reason is not None:
                         self.save(data_gen, numbered=numbered)
+                elif reason is None:  # cannot happen: a loop that neither ends the epoch nor stops
+                    raise RuntimeError(f"epoch {epoch + 1} ended at sample {st.sample_in_epoch} of {self.source.n}")
                 else:
                     self.save(data_gen)
                 if reason is not None and st.epoch < cfg.total_epochs:  # (else the run is simply complete)
@@ -172,23 +219,27 @@ class Trainer:
             torch.manual_seed(epoch_seed(self.cfg, epoch, dist.rank(), 2))
         return data_gen
 
-    def _epoch(self, epoch: int, order: torch.Tensor, data_gen: torch.Generator, lr: float, stop: StopFlag,
+    def _epoch(self, epoch: int, data_gen: torch.Generator, lr: float, stop: StopFlag,
                start_time: float) -> str | None:
-        """Run the rest of ``epoch``; returns a reason string if the run must stop early."""
+        """Run the rest of ``epoch`` (from the global sample position in ``self.state``); returns a
+        reason string if the run must stop early."""
         from tqdm.auto import tqdm
 
         cfg, st = self.cfg, self.state
-        total = self.source.batches_per_epoch
+        start = st.sample_in_epoch
+        order = self.source.order(epoch_seed(cfg, epoch), start)
+        total = math.ceil(len(order) / cfg.batch_size)  # this rank's batches left in the epoch, as every rank's
         meter = LossMeter(self.device, cfg.batch_size)
-        bar = tqdm(total=total, initial=st.batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.total_epochs}",
-                   unit="batch", disable=not self.show, leave=False, dynamic_ncols=True)
+        bar = tqdm(total=st.batch_in_epoch + total, initial=st.batch_in_epoch, desc=f"epoch {epoch + 1}/"
+                   f"{cfg.total_epochs}", unit="batch", disable=not self.show, leave=False, dynamic_ncols=True)
         summary: dict[str, Any] = {}
         try:
-            for b in range(st.batch_in_epoch, total):
+            for b in range(total):
                 src, tgt = self.source.batch(self.source.batch_index(order, b), data_gen)
                 meter.add(train_step(self.nets, src, tgt, self.objective, self.guard))
                 st.step += 1
-                st.batch_in_epoch = b + 1
+                st.batch_in_epoch += 1
+                st.sample_in_epoch = self.source.samples_done(start, order, b + 1)
                 bar.update(1)
                 at_log_point = st.step % cfg.log_every == 0 or b + 1 == total
                 if at_log_point:
@@ -288,29 +339,34 @@ def _fmt(value: float | None, digits: int) -> str:
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     """Train a new run in ``cfg.out`` (which must not hold a checkpoint already); returns the run folder."""
-    if RunFolder.is_run_folder(cfg.out) and dist.rank() == 0:
-        raise ConfigError(f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
-                          "or choose another --out")
-    with dist.session():
+    with dist.session(resolve_device(cfg.device), cfg.dist_timeout):
+        with dist.all_or_none("checking the run folder"):
+            if RunFolder.is_run_folder(cfg.out) and dist.rank() == 0:
+                raise ConfigError(f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
+                                  "or choose another --out")
         return Trainer(cfg, progress=progress).run()
 
 
-def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, *, progress: bool = True) -> Path:
+def resume(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None, *, progress: bool = True,
+           auto: bool = False) -> Path:
     """Continue the run in ``run_dir`` from its latest checkpoint. ``overrides`` may change only the
-    options whose config field says so (``resumable``; e.g. a larger ``epochs`` extends the run)."""
+    options whose config field says so (``resumable``; e.g. a larger ``epochs`` extends the run).
+    ``auto``: see :func:`auto_resume`."""
     run = RunFolder(run_dir)
-    state = load_checkpoint(run.path, map_location="cpu", require=RESUME_KEYS)
-    cfg = checkpoint_config(state, run.latest)
-    overrides = dict(overrides or {})
-    allowed = resumable_options()
-    current = cfg.to_flat()
-    bad = sorted(k for k, v in overrides.items() if k not in allowed and current.get(k) != v)
-    if bad:
-        raise ConfigError(f"cannot change {', '.join(bad)} when resuming {run.path}; "
-                          f"only {', '.join(sorted(allowed))} may change")
-    cfg = TrainConfig.from_flat({**overrides, "out": str(run.path)}, base=cfg)
-    if state["epoch"] >= cfg.total_epochs:
-        raise ConfigError(f"{run.path} already finished {state['epoch']} of {cfg.total_epochs} epochs; "
-                          f"pass a larger --epochs to extend it")
-    with dist.session():
-        return Trainer(cfg, resume_state=state, progress=progress).run()
+    device, timeout = session_settings(run, overrides)
+    with dist.session(resolve_device(device), timeout):
+        with dist.all_or_none("reading the checkpoint"):
+            point = resume_point(run, overrides, auto=auto)
+        if point.finished:
+            log.info("%s already finished its %d epochs; nothing to do", run.path, point.cfg.total_epochs)
+            return run.path
+        return Trainer(point.cfg, resume_state=point.state, progress=progress, checkpoint_id=point.digest).run()
+
+
+def auto_resume(cfg: TrainConfig, *, progress: bool = True) -> Path:
+    """``--auto-resume``: continue ``cfg.out`` when it holds a checkpoint of the same settings (the
+    resumable ones may differ), start it when it holds none, refuse naming each other difference.
+    A job restarted by ``torchrun --max-restarts`` with the same command line so continues."""
+    if not RunFolder(cfg.out).has_checkpoint():
+        return train(cfg, progress=progress)
+    return resume(cfg.out, cfg.to_flat(), progress=progress, auto=True)
