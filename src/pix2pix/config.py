@@ -171,7 +171,7 @@ class TrainConfig:
     compile: bool = option(False, "torch.compile both networks", resumable=True)
     sync_bn: bool = option(False, "SyncBatchNorm under torchrun")
     save_every: int = option(20, "epochs between numbered checkpoints in checkpoints/", lo=1, resumable=True)
-    latest_every: float = option(1.0, "minutes between latest.pt writes at epoch ends; 0 = every epoch", lo=0.0,
+    latest_every: float = option(5.0, "minutes between latest.pt writes, at log points; 0 = each epoch end", lo=0.0,
                                  hi=1e6, resumable=True)
     sample_every: int = option(500, "steps between sample grids", lo=1, resumable=True)
     log_every: int = option(50, "steps between loss read-backs (progress bar, losses.jsonl)", lo=1, resumable=True)
