@@ -55,7 +55,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 # ----- bench ------------------------------------------------------------------------------------
 BENCH_OPTIONS = ("netG", "ngf", "ndf", "norm", "patch", "input_nc", "output_nc", "dropout", "batch_size",
                  "crop_size", "load_size", "preprocess", "gan_loss", "lambda_gan", "device", "precision",
-                 "channels_last", "compile")
+                 "channels_last", "compile", "data_root", "direction", "max_items", "cache_dir")
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
@@ -64,6 +64,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=10, help="timed steps (10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (3)")
     p.add_argument("--infer-batch-size", type=int, default=None, help="inference batch (the training batch)")
+    p.add_argument("--peak-tflops", type=float, default=None, metavar="X",
+                   help="the device's peak TFLOP/s at this precision, for the MFU (known for H100, H200, A100)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
 
@@ -71,8 +73,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..fileio import save_json
     from ..training.bench import bench, format_results
 
-    results = bench(build_train_config(args), steps=args.steps, warmup=args.warmup,
-                    infer_batch_size=args.infer_batch_size)
+    cfg = build_train_config(args)
+    results = bench(cfg, steps=args.steps, warmup=args.warmup, infer_batch_size=args.infer_batch_size,
+                    peak=args.peak_tflops, startup=bool(cfg.data.data_root))
     print(format_results(results))
     if args.json:
         save_json(results, args.json)
@@ -85,6 +88,7 @@ COMMANDS = [
     Command("quickstart", _quickstart_args, cmd_quickstart,
             "The whole pipeline in about two minutes on a CPU: synthetic data, a small model, results.",
             "pix2pix quickstart --out runs/quickstart"),
-    Command("bench", _bench_args, cmd_bench, "Time training steps and inference on synthetic data (no disk).",
+    Command("bench", _bench_args, cmd_bench, "Time training steps and inference on synthetic data; with --data, "
+            "the start-up with and without the decoded-pair cache.",
             "pix2pix bench --netG unet_256 --batch-size 1 --device cpu --json bench.json"),
 ]
