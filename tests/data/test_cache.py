@@ -161,3 +161,20 @@ def test_evaluate_maps_the_cache(tmp_path, monkeypatch, trained_run, synthetic_r
     assert [p.name for p in got] == [p.name for p in want] and len(got) == 4
     assert all(np.array_equal(g.target, w.target) and np.array_equal(g.prediction, w.prediction)
                for g, w in zip(got, want))
+
+
+def test_a_killed_build_leaves_nothing_that_is_used_and_its_leftover_is_cleared(tmp_path, monkeypatch):
+    root, cache = make_split(tmp_path / "data"), tmp_path / "cache"
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pix2pix.data.pairs.decode_into", killed)
+    with pytest.raises(KeyboardInterrupt):
+        load(root, cache)
+    assert not list(cache.iterdir())  # the temporary file went with the interrupted build
+    old = cache / ".x.pairs.123.tmp"
+    old.write_bytes(b"left by a process killed with SIGKILL")
+    os.utime(old, (0, 0))
+    monkeypatch.undo()
+    assert len(load(root, cache)) == 6 and not old.exists() and len(cache_files(cache)) == 1

@@ -181,6 +181,7 @@ class PairCache:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            self._remove_abandoned()
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 if nbytes and hasattr(os, "posix_fallocate"):
@@ -196,6 +197,19 @@ class PairCache:
                         "moves it, --no-cache turns it off)", self.folder, e.strerror or e)
             return None
         return CacheWriter(self, path, tmp, rows, options, self._key_hash(options, records))
+
+
+    def _remove_abandoned(self, hours: float = 6.0) -> None:
+        """Temporary files of builds killed midway (not touched for ``hours``: another process on a
+        shared folder may still be writing a younger one)."""
+        import time
+
+        for tmp in self.folder.glob(f".*{self.SUFFIX}.*.tmp"):
+            try:
+                if time.time() - tmp.stat().st_mtime > hours * 3600:
+                    tmp.unlink()
+            except OSError:
+                pass
 
 
 class CacheWriter:
