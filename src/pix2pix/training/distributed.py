@@ -63,6 +63,11 @@ def session(device: torch.device | None = None, timeout_minutes: float = 10.0) -
     torch_dist.init_process_group(backend=backend, timeout=timeout, **_attempt_store(timeout))
     try:
         yield
+    except RuntimeError as e:  # a collective outside the training loop (start-up, the last save)
+        converted = lost_contact(e, "during the run")
+        if converted is e:
+            raise
+        raise converted from e
     finally:
         torch_dist.destroy_process_group()
 
