@@ -54,6 +54,8 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--direction", default="AtoB")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--baseline", metavar="SRC", help="also time starts of another source tree (e.g. the code "
+                    "before the cache: its src/ folder), which takes no cache options")
     ap.add_argument("--json")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="p2p-startup-"))
@@ -61,6 +63,8 @@ def main() -> None:
     base = ["train", "--data", a.data, "--direction", a.direction, "--device", "cpu", "--precision", "fp32",
             "--n-samples", "0"]
     times: dict[str, list[float]] = {"no_cache": [], "cache_first": [], "cache_second": []}
+    if a.baseline:
+        times["baseline"] = []
     try:
         for r in range(a.rounds):
             cache = work / f"cache{r}"
@@ -68,6 +72,8 @@ def main() -> None:
             times["cache_first"].append(start([*base, "--cache-dir", str(cache), "--out", str(work / f"b{r}")], env))
             times["cache_second"].append(start([*base, "--cache-dir", str(cache), "--out", str(work / f"c{r}")], env))
             shutil.rmtree(cache)
+            if a.baseline:
+                times["baseline"].append(start([*base, "--out", str(work / f"d{r}")], {**env, "P2P_SRC": a.baseline}))
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
