@@ -64,7 +64,7 @@ def session(device: torch.device | None = None, timeout_minutes: float = 10.0) -
     try:
         yield
     except RuntimeError as e:  # a collective outside the training loop (start-up, the last save)
-        converted = lost_contact(e, "during the run")
+        converted = lost_contact(e, "")
         if converted is e:
             raise
         raise converted from e
@@ -113,6 +113,21 @@ def all_or_none(what: str) -> Iterator[None]:
         raise ProcessFailed(t if r == 0 else f"process {r} ({what}): {t}") from error
 
 
+def check_same_start(mine: tuple, run_dir: Any) -> None:
+    """Refuse unless every rank starts from the same point: ``mine`` = (resumed, epoch, step,
+    position, checkpoint hash), the same checkpoint everywhere or a new run everywhere."""
+    everyone = gather_objects(mine)
+    if all(x == everyone[0] for x in everyone):
+        return
+
+    def where(r: int, x: tuple) -> str:
+        return f"process {r}: " + (f"epoch {x[1]}, step {x[2]} (sha256 {str(x[4])[:12]})" if x[0] else "a new run")
+
+    raise ProcessFailed(f"the processes did not start from the same checkpoint of {run_dir} ("
+                        + "; ".join(where(r, x) for r, x in enumerate(everyone))
+                        + "): every process must read the same --out, on a shared filesystem")
+
+
 def lost_contact(e: BaseException, where: str) -> BaseException:
     """``e`` as one line when it is a collective that failed because another process died or hangs."""
     text = str(e)
@@ -120,7 +135,7 @@ def lost_contact(e: BaseException, where: str) -> BaseException:
     if active() and (isinstance(e, dist_error) or any(w in text for w in ("gloo", "NCCL", "Connection reset",
                                                                               "Timed out", "timeout"))):
         first = text.splitlines()[0][:200] if text else type(e).__name__
-        return ProcessFailed(f"lost contact with the other processes {where}: another process failed, was "
+        return ProcessFailed(f"lost contact with the other processes{where}: another process failed, was "
                              f"killed or hangs (each waits --dist-timeout minutes); {first}")
     return e
 

@@ -76,8 +76,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, *, resume_state: dict[str, Any] | None = None, progress: bool = True,
                  checkpoint_id: str | None = None):
-        """``checkpoint_id``: a content hash of the checkpoint ``resume_state`` was read from; under
-        DDP every rank must have loaded the same one (checked after start-up)."""
+        """``checkpoint_id``: a hash of ``resume_state``'s file; under DDP every rank must have read the same."""
         self.cfg, self.run_dir = cfg, RunFolder(cfg.out)
         self.device = dist.device_for_rank(resolve_device(cfg.device))
         self.main = dist.rank() == 0
@@ -86,7 +85,7 @@ class Trainer:
             if self.main:
                 self.run_dir.prepare()
                 self.run_dir.write_config(cfg.to_dict())
-        train_data, self.samples = self._load_data()
+        train_data, self.samples = load_data(cfg, self.show)
         self.source = BatchSource(train_data, cfg, self.device, dist.rank(), dist.world_size())
         self.state, self._resume_rng = Progress(), None
         with dist.all_or_none("building the networks"):
@@ -98,11 +97,10 @@ class Trainer:
                 self.state, self._resume_rng = restore_training_state(self.nets, resume_state, self.run_dir.latest)
         self.objective = Objective.of(cfg)
         self.guard = NonFiniteGuard(self.nets.G_plain, self.nets.D_plain) if cfg.skip_nonfinite else None
-        self._saved_step: int | None = None  # step of the checkpoint in latest.pt, for messages
+        self._saved_step: int | None = self.state.step if resume_state is not None else None  # for messages
         self._last_save = time.monotonic()
-        if resume_state is not None:
-            self._saved_step = self.state.step
-        self._check_same_start(resume_state is not None, checkpoint_id)
+        st = self.state
+        dist.check_same_start((resume_state is not None, st.epoch, st.step, st.sample_in_epoch, checkpoint_id), cfg.out)
         if self.main:  # steps after the checkpoint (a run killed since) are done again: drop their log lines
             dropped = self.run_dir.trim_losses(self.state.step)
             if dropped:
@@ -114,38 +112,6 @@ class Trainer:
                      self.device, self.nets.precision, f", {dist.world_size()} processes" if dist.world_size() > 1 else "")
         self._tb = None
 
-    def _load_data(self):
-        """The train split and the sample pairs. Under DDP with the cache, local rank 0 decodes and
-        writes the cache first and the other ranks of its node then map the same file, so a node
-        decodes once and holds the decoded split once (the page cache) whatever its GPU count."""
-        shared = dist.world_size() > 1 and self.cfg.data.cache
-        loaded = None
-        with dist.all_or_none("loading the data"):
-            if not shared or dist.local_rank() == 0:
-                loaded = load_datasets(self.cfg, progress=self.show)
-        with dist.all_or_none("mapping the decoded data"):
-            if loaded is None:
-                loaded = load_datasets(self.cfg, progress=False)
-        return loaded
-
-    def _check_same_start(self, resumed: bool, checkpoint_id: str | None) -> None:
-        """Under DDP: refuse unless every rank starts from the same point (the same checkpoint, by
-        step, epoch, position and content hash; or every rank a new run)."""
-        st = self.state
-        mine = (resumed, st.epoch, st.step, st.sample_in_epoch, checkpoint_id)
-        everyone = dist.gather_objects(mine)
-        if all(x == everyone[0] for x in everyone):
-            return
-
-        def where(r: int, x: tuple) -> str:
-            if not x[0]:
-                return f"process {r}: a new run"
-            return f"process {r}: epoch {x[1]}, step {x[2]} (sha256 {str(x[4])[:12]})"
-
-        raise dist.ProcessFailed(f"the processes did not start from the same checkpoint of {self.run_dir.path} ("
-                                 + "; ".join(where(r, x) for r, x in enumerate(everyone))
-                                 + "): every process must read the same --out, on a shared filesystem")
-
     def save(self, data_gen: torch.Generator, numbered: bool = False) -> Path | None:
         """Write ``latest.pt`` (and a numbered copy); refuses non-finite weights. Every rank calls it."""
         # batch-norm buffers differ between ranks: the answer is agreed, or a rank would wait alone
@@ -155,10 +121,9 @@ class Trainer:
                                 + self._after_nonfinite())
         state = training_state(self.cfg, self.nets, self.state, self.device, data_gen)  # collective
         self._last_save = time.monotonic()
-        path = None
         with dist.all_or_none("writing the checkpoint"):
-            if self.main:
-                path = self.run_dir.write_checkpoint(checkpoint_bytes(state), self.state.epoch if numbered else None)
+            path = self.run_dir.write_checkpoint(checkpoint_bytes(state), self.state.epoch if numbered else None) \
+                if self.main else None
         self._saved_step = self.state.step
         return path
 
@@ -175,18 +140,13 @@ class Trainer:
                     for group in opt.param_groups:
                         group["lr"] = lr
                 data_gen = self._epoch_randomness(epoch)
-                try:
-                    reason = self._epoch(epoch, data_gen, lr, stop, start_time)
-                except RuntimeError as e:
-                    raise dist.lost_contact(e, f"at step {st.step}") from e
+                reason = self._epoch(epoch, data_gen, lr, stop, start_time)
                 if st.sample_in_epoch >= self.source.n:  # the epoch is complete
                     st.epoch += 1
                     st.batch_in_epoch = st.sample_in_epoch = 0
                     numbered = st.epoch % cfg.save_every == 0 or st.epoch == cfg.total_epochs
-                    if numbered or self._latest_due() or reason is not None:
+                    if numbered or latest_due(cfg, self._last_save) or reason is not None:
                         self.save(data_gen, numbered=numbered)
-                elif reason is None:  # cannot happen: a loop that neither ends the epoch nor stops
-                    raise RuntimeError(f"epoch {epoch + 1} ended at sample {st.sample_in_epoch} of {self.source.n}")
                 else:
                     self.save(data_gen)
                 if reason is not None and st.epoch < cfg.total_epochs:  # (else the run is simply complete)
@@ -202,16 +162,6 @@ class Trainer:
             self._tb.close()
         dist.barrier()
         return self.run_dir.path
-
-    def _latest_due(self, mid_epoch: bool = False) -> bool:
-        """Whether ``latest.pt`` is due (agreed across ranks): ``latest_every`` minutes after the last
-        write, at log points and epoch ends; with 0, at every epoch end only. Every 5 minutes by
-        default: a 655 MiB write of the paper's nets took 2.7 s on a 2-core Zen 4 (0.9 % of wall
-        time), and a killed run loses at most those minutes (BENCHMARKS.md)."""
-        every = self.cfg.latest_every
-        if mid_epoch and every == 0:
-            return False
-        return dist.any_true(time.monotonic() - self._last_save >= 60 * every)
 
     def _epoch_randomness(self, epoch: int) -> torch.Generator:
         """The jitter generator (and torch's global stream, for dropout) for ``epoch``: continued from
@@ -255,8 +205,8 @@ class Trainer:
                     summary = self._log(meter, epoch, lr)
                     bar.set_postfix({k: _fmt(summary[k], 3) for k in LOSS_NAMES}
                                     | {"img/s": f"{summary['images_per_sec']:.1f}"})
-                if at_log_point and b + 1 < total and self._latest_due(mid_epoch=True):  # the epoch end saves itself
-                    self.save(data_gen)
+                if at_log_point and b + 1 < total and latest_due(cfg, self._last_save, mid_epoch=True):
+                    self.save(data_gen)  # (the epoch's end saves in run)
                 if st.step % cfg.sample_every == 0 and self.main:
                     self._write_samples()
                 reason = self._should_stop(stop, start_time, at_log_point)
@@ -342,6 +292,31 @@ class Trainer:
             self._tb.add_image("samples", np.asarray(grid), self.state.step, dataformats="HWC")
         self.run_dir.refresh_page()
         return path
+
+
+def load_data(cfg: TrainConfig, progress: bool):
+    """The train split and the sample pairs. Under DDP with the cache, local rank 0 decodes and
+    writes the cache first and the other ranks of its node then map the same file, so a node
+    decodes once and holds the decoded split once (the page cache) whatever its GPU count."""
+    shared = dist.world_size() > 1 and cfg.data.cache
+    loaded = None
+    with dist.all_or_none("loading the data"):
+        if not shared or dist.local_rank() == 0:
+            loaded = load_datasets(cfg, progress=progress)
+    with dist.all_or_none("mapping the decoded data"):
+        if loaded is None:
+            loaded = load_datasets(cfg, progress=False)
+    return loaded
+
+
+def latest_due(cfg: TrainConfig, last_save: float, mid_epoch: bool = False) -> bool:
+    """Whether ``latest.pt`` is due (agreed across ranks): ``latest_every`` minutes after the last
+    write, at log points and epoch ends; with 0, at every epoch end only. Every 5 minutes by
+    default: a 655 MiB write of the paper's nets took 2.7 s on a 2-core Zen 4 (0.9 % of wall
+    time), and a killed run loses at most those minutes (BENCHMARKS.md)."""
+    if mid_epoch and cfg.latest_every == 0:
+        return False
+    return dist.any_true(time.monotonic() - last_save >= 60 * cfg.latest_every)
 
 
 def _fmt(value: float | None, digits: int) -> str:
