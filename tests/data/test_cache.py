@@ -178,3 +178,14 @@ def test_a_killed_build_leaves_nothing_that_is_used_and_its_leftover_is_cleared(
     os.utime(old, (0, 0))
     monkeypatch.undo()
     assert len(load(root, cache)) == 6 and not old.exists() and len(cache_files(cache)) == 1
+
+
+def test_a_cache_that_would_fill_the_disk_is_not_written(tmp_path, monkeypatch, caplog):
+    import collections
+
+    root, cache = make_split(tmp_path / "data"), tmp_path / "cache"
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr("pix2pix.data.cache.shutil.disk_usage", lambda p: usage(100 << 30, 99 << 30, 1 << 30))
+    with caplog.at_level(logging.WARNING, logger="pix2pix"):
+        got = load(root, cache)
+    assert len(got) == 6 and not cache_files(cache) and "GiB free" in caplog.text

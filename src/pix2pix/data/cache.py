@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -182,6 +183,9 @@ class PairCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._remove_abandoned()
+            usage = shutil.disk_usage(self.folder)
+            if usage.free - nbytes < max(1 << 30, usage.total // 20):  # leave the disk 1 GiB and 5 % free
+                raise OSError(f"{nbytes / 2**30:.1f} GiB needed, {usage.free / 2**30:.1f} GiB free")
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 if nbytes and hasattr(os, "posix_fallocate"):
