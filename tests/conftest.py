@@ -16,6 +16,15 @@ from pix2pix.data.synthetic import make_synthetic_dataset
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Tests (and the processes they start) keep decoded pairs in a temporary cache folder, never
+    in the user's."""
+    os.environ["PIX2PIX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield Path(os.environ["PIX2PIX_CACHE"])
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``): tiny
@@ -27,7 +36,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-TINY = dict(netG="unet_32", ngf=8, ndf=8, load_size=36, crop_size=32, batch_size=2, epochs=1,
+TINY = dict(netG="unet_32", ngf=8, ndf=8, load_size=36, crop_size=32, batch_size=2, epochs=1, precision="fp32",
             epochs_decay=0, log_every=2, sample_every=1000, save_every=1, n_samples=2, device="cpu")
 
 

@@ -12,7 +12,7 @@ SRC = Path(pix2pix.__file__).parent
 # Lower layers never import higher ones. Within the core, models import only config and errors.
 LAYERS = {"core": 0, "training": 1, "deploy": 2, "evaluate": 3, "quickstart": 4, "cli": 5, "__init__": 6,
           "__main__": 6}
-CORE = ("config", "presets", "errors", "fileio", "devices", "_version", "models", "data", "pictures", "pages")
+CORE = ("config", "errors", "fileio", "devices", "_version", "models", "data", "pictures", "pages")
 
 
 def modules() -> dict[str, Path]:

@@ -34,7 +34,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_folder(path.parent)
 
 
 def check_writable(path: str | os.PathLike, *, folder: bool = False, what: str = "output",
@@ -79,7 +79,8 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_folder(folder: str | os.PathLike) -> None:
+    """fsync a folder, so a rename inside it survives a crash (a no-op where folders cannot be opened)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

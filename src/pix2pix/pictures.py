@@ -88,10 +88,11 @@ def show_pairs(root: str | os.PathLike, split: str = "train", n: int = 16, *, au
     With ``augmented``, each pair is passed through the training jitter (:func:`paired_jitter` with
     ``data``'s load_size, crop_size, preprocess and flip; seeded) and shown as A' | B' | blend, so
     misaligned pairs show double edges in the blend. ``columns`` pairs per row (default about
-    sqrt(n)). Only the chosen pairs are decoded.
+    sqrt(n)). Only the chosen pairs are decoded, or read from the decoded-pair cache when it holds the
+    split at its own size.
     """
     from .data.augment import paired_jitter
-    from .data.pairs import find_pairs, read_pair
+    from .data.pairs import cached_sides, find_pairs, read_pair
     from .errors import DataError
 
     pairs = find_pairs(root, split)
@@ -103,8 +104,9 @@ def show_pairs(root: str | os.PathLike, split: str = "train", n: int = 16, *, au
     data = data or DataConfig()
     gen = torch.Generator().manual_seed(seed)
     tiles: list[list[Image.Image]] = []
+    cached = cached_sides(root, split, pairs, 3, 3, data.cache_dir) if data.cache else {}
     for pair in chosen:
-        a, b = read_pair(pair, 3, 3)  # (H, W, 3) uint8 each
+        a, b = cached[pair.name] if pair.name in cached else read_pair(pair, 3, 3)  # (H, W, 3) uint8 each
         if augmented:
             ja, jb = paired_jitter(array_to_tensor(a)[None], array_to_tensor(b)[None], data, gen)
             ia, ib = tensor_to_image(ja[0]), tensor_to_image(jb[0])

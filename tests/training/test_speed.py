@@ -153,3 +153,13 @@ def test_train_step_reads_nothing_back_to_the_host(tmp_path, batch, monkeypatch)
     _, want = one_step(cfg, *batch)
     assert {k: v.item() for k, v in losses.items()} == {k: v.item() for k, v in want.items()}
     assert losses["G_L1"].item() > 0 and losses["skipped"].item() == 0
+
+
+def test_bench_times_the_start_up_with_and_without_the_cache_and_the_mfu(tmp_path, synthetic_root):
+    cfg = tiny_config(synthetic_root, tmp_path / "r", batch_size=2, max_items=8)
+    r = bench(cfg, steps=1, warmup=0, peak=0.5, startup=True)
+    t = r["startup_seconds"]
+    assert t["pairs"] == 8 and min(t["no_cache"], t["cache_first"], t["cache_second"]) > 0
+    assert r["mfu"] == pytest.approx(r["achieved_tflops"] / 0.5)
+    plain = bench(cfg, steps=1, warmup=0)
+    assert plain["mfu"] is None and plain["startup_seconds"] is None  # a CPU's peak is not known without --peak-tflops

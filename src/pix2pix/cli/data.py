@@ -32,7 +32,7 @@ def _show_args(p: argparse.ArgumentParser) -> None:
     add_config_options(p, only=JITTER_OPTIONS)
 
 
-JITTER_OPTIONS = ("load_size", "crop_size", "preprocess", "flip")
+JITTER_OPTIONS = ("load_size", "crop_size", "preprocess", "flip", "cache", "cache_dir")
 
 
 def _data_config(args: argparse.Namespace):

@@ -32,6 +32,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     d.add_argument("--target-suffix", default="", help="target files are NAME<suffix>.* (e.g. _real_B)")
     d.add_argument("--input-suffix", default="", help="input files are NAME<suffix>.* (e.g. _real_A)")
     d.add_argument("--max-items", type=int, default=None, help="score only the first N images")
+    d.add_argument("--cache-dir", metavar="DIR", help="decoded-pair cache folder to read (the user's cache)")
+    d.add_argument("--no-cache", action="store_true", help="decode every image, even when the cache holds the split")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="FILE", help="write every figure, per class and per image, as JSON")
     o.add_argument("--report", metavar="DIR", help="write an HTML page with every image and its scores")
@@ -68,7 +70,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         direction=args.direction, pred_suffix=args.pred_suffix, target_suffix=args.target_suffix,
         input_suffix=args.input_suffix, segmenter=args.segmenter, report_dir=args.report, json_path=args.json,
         max_items=args.max_items, native_size=args.native_size, paper_sampling=args.paper_sampling,
-        batch_size=args.batch_size, device=args.device, trust_program=args.trust_program)
+        batch_size=args.batch_size, device=args.device, trust_program=args.trust_program,
+        cache=not args.no_cache, cache_dir=args.cache_dir)
     print(format_results(results))
     for written in (args.json, args.report and f"{args.report}/index.html"):
         if written:

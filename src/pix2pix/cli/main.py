@@ -37,13 +37,19 @@ class _CommandList(argparse.HelpFormatter):
     def __init__(self, prog: str):
         super().__init__(prog, max_help_position=18)
         self._action_max_length = 16
+def _known_to_rank0(e: Pix2PixError) -> bool:
+    """Rank 0 prints this error too: one agreed by all ranks, or a check of the command line itself."""
+    from ..errors import ConfigError
+    from ..training.distributed import ProcessFailed
+
+    return isinstance(e, (ProcessFailed, ConfigError))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pix2pix", description="Paired image-to-image translation (pix2pix).",
                                      formatter_class=_CommandList)
     parser.add_argument("--version", action="version", version=f"pix2pix {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors (no progress bars)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for c in COMMANDS.values():
         p = sub.add_parser(c.name, help=c.summary, description=c.summary, epilog=f"example:\n  {c.example}",
@@ -66,13 +72,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger = logging.getLogger("pix2pix")
     if not logger.handlers:
         logger.addHandler(_TqdmHandler())
-    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    # under torchrun only rank 0 speaks: the other ranks' warnings, notes and agreed errors are its own
+    other_rank = int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0"
+    logger.setLevel(logging.ERROR if other_rank else logging.WARNING if args.quiet else logging.INFO)
     func = args.func
     del args.func, args.quiet
     try:
         return func(args)
     except Pix2PixError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if not (other_rank and _known_to_rank0(e)):
+            print(f"error: {e}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:  # an allocation the checks before it could not foresee
         if not _out_of_memory(e):

@@ -90,9 +90,16 @@ def oriented_size(path: str | os.PathLike) -> tuple[int, int]:
 def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open, check size, decode fully and apply EXIF orientation. Raises :class:`BadImage`."""
     im = open_header(path, max_pixels)
-    with im, decoding(path):
-        im.load()
-        return ImageOps.exif_transpose(im)  # a new, loaded image
+    try:
+        with decoding(path):
+            im.load()
+            if im.getexif().get(0x0112, 1) == 1 and getattr(im, "fp", None) is None:
+                return im  # upright, file closed by load(): no need for exif_transpose's full copy
+            with im:
+                return ImageOps.exif_transpose(im)  # a new, loaded image
+    except BadImage:
+        im.close()
+        raise
 
 
 def to_array(im: Image.Image, channels: int) -> np.ndarray:

@@ -44,19 +44,30 @@ class BatchSource:
         self.per_rank = math.ceil(self.n / world)
         self.batches_per_epoch = math.ceil(self.per_rank / cfg.batch_size)
 
-    def order(self, seed: int) -> torch.Tensor:
-        """This rank's sample indices for an epoch: one shuffle (from ``seed``) shared by all ranks,
-        padded by wrapping so every rank gets the same number of samples, then sharded.
+    def order(self, seed: int, start: int = 0) -> torch.Tensor:
+        """This rank's sample indices for an epoch, or for its rest from global sample ``start``.
+
+        One shuffle (from ``seed``) shared by all ranks; the samples from ``start`` on are padded
+        by repeating the shuffle (as ``DistributedSampler`` does), so every rank gets as many as
+        the others even with fewer pairs than ranks, then dealt out round-robin: after ``k``
+        batches of every rank the first ``start + k * batch_size * world`` samples are done,
+        whatever the number of ranks, which is how a run resumes on another number of processes.
 
         Returned on the device when the data lives there, so slicing batches needs no host copy
         (a copy from pageable host memory would make the GPU stream synchronise every step)."""
         perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
+        rest = perm[start:]
         if self.world > 1:
-            total = self.per_rank * self.world
-            if total > self.n:
-                perm = torch.cat([perm, perm[: total - self.n]])
-            perm = perm[self.rank::self.world]
-        return perm.to(self.device) if self.resident else perm
+            total = math.ceil(len(rest) / self.world) * self.world
+            if total > len(rest):
+                repeats = math.ceil((total - len(rest)) / self.n)
+                rest = torch.cat([rest, perm.repeat(repeats)[: total - len(rest)]])
+            rest = rest[self.rank::self.world]
+        return rest.to(self.device) if self.resident else rest
+
+    def samples_done(self, start: int, order: torch.Tensor, batches: int) -> int:
+        """The global sample position after ``batches`` batches of ``order`` (started at ``start``)."""
+        return start + min(batches * self.cfg.batch_size, len(order)) * self.world
 
     def batch_index(self, order: torch.Tensor, b: int) -> torch.Tensor:
         bs = self.cfg.batch_size
@@ -94,7 +105,8 @@ def load_datasets(cfg: TrainConfig, progress: bool = True) -> tuple[PairedImages
     if not d.data_root:
         raise ConfigError("no dataset given: pass --data DIR (a folder with train/ and optionally val/)")
     kw = dict(direction=d.direction, input_nc=m.input_nc, output_nc=m.output_nc, preprocess=d.preprocess,
-              load_size=d.load_size, crop_size=d.crop_size, strict=d.strict, progress=progress)
+              load_size=d.load_size, crop_size=d.crop_size, strict=d.strict, progress=progress, cache=d.cache,
+              cache_dir=d.cache_dir)
     train = PairedImages.load(d.data_root, d.train_split, max_items=d.max_items, **kw)
     if train is None:
         raise ConfigError(f"{d.data_root}: no '{d.train_split}' split (expected {d.data_root}/{d.train_split}/)")

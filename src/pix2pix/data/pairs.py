@@ -29,8 +29,9 @@ import torch
 
 from ..config import sides_of, source_and_target
 from ..errors import DataError
-from .convert import array_to_tensor
-from .images import IMAGE_EXTENSIONS, BadImage, is_image_file, open_image, oriented_size, resize_array, to_array
+from .cache import DecodeOptions, PairCache
+from .decode import decode_into, shared_rows
+from .images import IMAGE_EXTENSIONS, BadImage, is_image_file, open_image, oriented_size, to_array
 
 log = logging.getLogger("pix2pix")
 
@@ -217,8 +218,13 @@ class PairedImages:
         max_items: int | None = None,
         strict: bool = False,
         progress: bool = False,
+        cache: bool = False,
+        cache_dir: str | os.PathLike | None = None,
     ) -> "PairedImages | None":
         """Find and decode the pairs of ``split``; None when the split does not exist.
+
+        With ``cache``, the decoded split is kept in ``cache_dir`` (default: the user's cache
+        folder, see ``data/cache.py``) and later calls map that file instead of decoding.
 
         Unreadable files are skipped with a warning (their messages are kept in ``skipped``), or
         raise :class:`DataError` when ``strict``. Structural problems (a file without its partner,
@@ -230,43 +236,76 @@ class PairedImages:
         if max_items is not None:
             pairs = pairs[:max_items]
         where = Path(root) / split
+        a_nc, b_nc = sides_of(direction, input_nc, output_nc)
+        fit = preprocess in ("resize_and_crop", "resize")
+        options = DecodeOptions(a_nc, b_nc, "fit" if fit else "native", load_size if fit else None, max_items)
+        files = [f for p in pairs for f in (p.a, p.b) if f is not None]
+        store = PairCache.at(cache_dir) if cache else None
+        hit = store.open(where, files, options) if store is not None else None
+        if hit is not None:
+            if hit.skipped and strict:
+                raise DataError(hit.skipped[0])
+            if preprocess == "crop":
+                _check_crop(pairs[0], (hit.rows.shape[3], hit.rows.shape[2]), crop_size)
+            return cls.from_rows(hit.rows, a_nc, hit.names, hit.skipped, direction, where)
 
         sizes = _parallel_map(pair_size, pairs, f"scan {split}", progress)
         pairs, sizes, skipped = _drop_bad(pairs, sizes, strict)
         if not pairs:
             raise DataError(f"{where}: none of the {len(skipped)} files could be read; first problem: {skipped[0]}")
         stored = _storage_size(pairs, sizes, preprocess, load_size, crop_size)  # (width, height)
-
-        a_nc, b_nc = sides_of(direction, input_nc, output_nc)
-        n, (w, h) = len(pairs), stored
-        _check_memory(where, n, (a_nc + b_nc) * w * h, (w, h))
-        a_all = torch.empty((n, a_nc, h, w), dtype=torch.uint8)
-        b_all = torch.empty((n, b_nc, h, w), dtype=torch.uint8)
-
-        def decode(i: int) -> None:
-            a, b = read_pair(pairs[i], a_nc, b_nc)
-            a_all[i] = array_to_tensor(resize_array(a, stored))
-            b_all[i] = array_to_tensor(resize_array(b, stored))
-
-        results = _parallel_map(decode, range(n), f"decode {split}", progress)
-        keep = [i for i, r in enumerate(results) if not isinstance(r, BadImage)]
-        bad = [str(r) for r in results if isinstance(r, BadImage)]
+        shape = (len(pairs), a_nc + b_nc, stored[1], stored[0])
+        _check_memory(where, shape[0], shape[1] * shape[2] * shape[3], stored)
+        writer = store.create(where, files, options, shape) if store is not None else None
+        rows = writer.rows if writer is not None else shared_rows(shape)
+        try:
+            failed = decode_into(rows, pairs, a_nc, stored, desc=f"decode {split}", progress=progress)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        bad = [failed[i] for i in sorted(failed)]
         if bad and strict:
+            if writer is not None:
+                writer.abort()
             raise DataError(bad[0])
         skipped += bad
+        keep = [i for i in range(len(pairs)) if i not in failed]
         if not keep:
+            if writer is not None:
+                writer.abort()
             raise DataError(f"{where}: none of the files could be decoded; first problem: {skipped[0]}")
-        if len(keep) < n:
-            idx = torch.tensor(keep)
-            a_all, b_all = a_all[idx], b_all[idx]
+        names = [pairs[i].name for i in keep]
+        resized = any(s != stored for s in sizes)
+        if writer is not None:
+            rows = writer.commit(keep, names, skipped, resized).rows
+        elif len(keep) < len(pairs):
+            rows = rows[keep]
+        return cls.from_rows(rows, a_nc, names, skipped, direction, where)
+
+    @classmethod
+    def from_rows(cls, rows: np.ndarray, a_channels: int, names: list[str], skipped: list[str], direction: str,
+                  where: Path) -> "PairedImages":
+        """(N, a + b channels, H, W) uint8 rows (side A, then B) as source and target (views, no copy)."""
         for message in skipped:
             log.warning("skipped %s", message)
         if skipped:
             log.warning("%s: skipped %d of %d pairs that could not be read (use --strict to stop instead)",
-                        where, len(skipped), len(skipped) + len(keep))
-        names = [pairs[i].name for i in keep]
-        source, target = source_and_target(direction, a_all, b_all)
-        return cls(source, target, names, skipped)
+                        where, len(skipped), len(skipped) + len(names))
+        t = torch.from_numpy(rows)
+        source, target = source_and_target(direction, t[:, :a_channels], t[:, a_channels:])
+        return cls(source, target, names, list(skipped))
+
+
+def cached_sides(root: str | os.PathLike, split: str, pairs: Sequence[PairFile], a_channels: int, b_channels: int,
+                 cache_dir: str | os.PathLike | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{name: (side A, side B) uint8 (H, W, C)} from a cached copy of the whole split at the images'
+    own size (what ``show`` and ``evaluate`` read instead of decoding); empty if there is none."""
+    files = [f for p in pairs for f in (p.a, p.b) if f is not None]
+    hit = PairCache.at(cache_dir).find_native(Path(root) / split, files, a_channels, b_channels)
+    if hit is None:
+        return {}
+    return {name: (hit.a[i].transpose(1, 2, 0), hit.b[i].transpose(1, 2, 0)) for i, name in enumerate(hit.names)}
 
 
 def _check_memory(where: Path, n: int, bytes_per_pair: int, size: tuple[int, int]) -> None:
@@ -308,8 +347,11 @@ def _storage_size(pairs, sizes, preprocess: str, load_size: int, crop_size: int)
             f"{odd.a} is {s[0]}x{s[1]} but {pairs[0].a} is {first[0]}x{first[1]}; with --preprocess "
             f"{preprocess} all images must share one size (use --preprocess resize_and_crop to resize them)"
         )
-    if preprocess == "crop" and (first[0] < crop_size or first[1] < crop_size):
-        raise DataError(
-            f"{pairs[0].a}: images are {first[0]}x{first[1]}, smaller than --crop-size {crop_size}"
-        )
+    if preprocess == "crop":
+        _check_crop(pairs[0], first, crop_size)
     return first
+
+
+def _check_crop(pair: PairFile, size: tuple[int, int], crop_size: int) -> None:
+    if size[0] < crop_size or size[1] < crop_size:
+        raise DataError(f"{pair.a}: images are {size[0]}x{size[1]}, smaller than --crop-size {crop_size}")

@@ -55,3 +55,15 @@ def train_from_options(flat: Mapping[str, Any], **kwargs: Any) -> Path:
     init = initial_weights(flat["init_from"])
     flat.update(architecture_options(init, flat))
     return loop.train(TrainConfig.from_flat(flat), init=init, **kwargs)
+
+
+def auto_resume_from_options(flat: Mapping[str, Any], **kwargs: Any) -> Path:
+    """``pix2pix train --auto-resume``: as :func:`train_from_options`, but a folder holding a
+    checkpoint of the same settings is continued instead (``training.loop.auto_resume``). With
+    ``init_from`` MODEL is opened either way, so the settings compared include its architecture."""
+    flat = dict(flat)
+    init = None
+    if flat.get("init_from"):
+        init = initial_weights(flat["init_from"])
+        flat.update(architecture_options(init, flat))
+    return loop.auto_resume(TrainConfig.from_flat(flat), init=init, **kwargs)

@@ -201,7 +201,7 @@ def evaluate_files(task: str | None, *, checkpoint: str | None = None, data: str
                    segmenter: str | None = None, report_dir: str | None = None, json_path: str | None = None,
                    max_items: int | None = None, native_size: bool = False, paper_sampling: bool = False,
                    batch_size: int = 8, device: str = "auto", progress: bool = True,
-                   trust_program: bool = False) -> dict[str, Any]:
+                   trust_program: bool = False, cache: bool = True, cache_dir: str | None = None) -> dict[str, Any]:
     """All of ``pix2pix evaluate`` but the printing: check the options, translate ``data``'s ``split``
     with ``checkpoint`` or read ``predictions`` / ``targets``, score, and write ``json_path``.
 
@@ -236,7 +236,8 @@ def evaluate_files(task: str | None, *, checkpoint: str | None = None, data: str
             raise ConfigError("--checkpoint needs --data DIR (the dataset whose --split is translated and scored)")
         translator = load(checkpoint, device=device, paper_sampling=paper_sampling, trust_program=trust_program)
         translator.batch_size = batch_size
-        source = from_model(translator, data, split, max_items=max_items, native_size=native_size)
+        source = from_model(translator, data, split, max_items=max_items, native_size=native_size, cache=cache,
+                            cache_dir=cache_dir)
         source.settings["checkpoint"] = str(checkpoint)
     else:
         if not targets:

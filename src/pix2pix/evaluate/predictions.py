@@ -25,7 +25,7 @@ from PIL import Image
 from ..config import source_and_target
 from ..data.convert import array_to_image
 from ..data.images import BadImage, is_image_file, read_image, resize_array, to_array
-from ..data.pairs import find_pairs, natural_key, pairs_in_folder, read_pair
+from ..data.pairs import cached_sides, find_pairs, natural_key, pairs_in_folder, read_pair
 from ..errors import DataError
 
 log = logging.getLogger("pix2pix")
@@ -71,21 +71,23 @@ def _fit(pred: np.ndarray, target: np.ndarray, label_map: bool, name: str) -> tu
 
 
 def from_model(translator, root: str | os.PathLike, split: str = "val", *, max_items: int | None = None,
-                    native_size: bool = False) -> Predictions:
-    """Translate the pairs of ``root/split`` with ``translator`` (its own direction and channels)."""
+                    native_size: bool = False, cache: bool = True, cache_dir: str | None = None) -> Predictions:
+    """Translate the pairs of ``root/split`` with ``translator`` (its own direction and channels);
+    with ``cache``, pairs come from the decoded-pair cache when it holds the split at its own size."""
     pairs = find_pairs(root, split)
     if pairs is None:
         raise DataError(f"{root}: no '{split}' split (expected {Path(root) / split}/)")
-    pairs = pairs[:max_items] if max_items else pairs
     m, direction = translator.config.model, translator.config.data.direction
     a_nc, b_nc = translator.config.side_channels
+    cached = cached_sides(root, split, pairs, a_nc, b_nc, cache_dir) if cache else {}
+    pairs = pairs[:max_items] if max_items else pairs
 
     def batches(size: int) -> Iterator[list[Prediction]]:
         for start in range(0, len(pairs), size):
             loaded = []
             for pair in pairs[start:start + size]:
                 try:
-                    a, b = read_pair(pair, a_nc, b_nc)
+                    a, b = cached[pair.name] if pair.name in cached else read_pair(pair, a_nc, b_nc)
                 except BadImage as e:
                     log.warning("skipped %s", e)
                     continue

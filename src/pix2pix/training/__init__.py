@@ -9,11 +9,12 @@
     checkpoint.py the checkpoint format; safe loading
     state.py      what a checkpoint saves of a run in progress, and restoring it
     meter.py      loss means between log points
-    loop.py       Trainer, train(), resume()
+    restart.py    where a resumed run starts (--resume, --auto-resume)
+    loop.py       Trainer, train(), resume(), auto_resume()
     bench.py      pix2pix bench
 """
 
-from .loop import Trainer, resume, train
+from .loop import Trainer, auto_resume, resume, train
 from .run_folder import RunFolder
 
-__all__ = ["train", "resume", "Trainer", "RunFolder"]
+__all__ = ["train", "resume", "auto_resume", "Trainer", "RunFolder"]

@@ -5,9 +5,11 @@
 Runs the real training step (``training.step.train_step`` on batches from ``BatchSource`` with the
 paired jitter, exactly as ``pix2pix train`` does) on synthetic uint8 data held on the device, so
 no disk or decoding is involved. After ``warmup`` steps it times ``steps`` steps and ``steps``
-inference batches, and reports images per second, seconds per step, peak memory and the achieved
-TFLOP/s (FLOPs of one step counted with ``torch.utils.flop_counter``). Options not given take the
-values ``pix2pix train`` uses by default on that device.
+inference batches, and reports images per second, seconds per step, peak memory, the achieved
+TFLOP/s (FLOPs of one step counted with ``torch.utils.flop_counter``) and the MFU where the
+device's peak is known. With ``--data DIR`` it also times the start-up: loading the training split
+without the decoded-pair cache, writing the cache and mapping it. Options not given take the values
+``pix2pix train`` uses by default on that device.
 """
 
 from __future__ import annotations
@@ -69,8 +71,54 @@ def peak_memory(device: torch.device) -> tuple[int, str]:
     return int(rss if platform.system() == "Darwin" else rss * 1024), "process_peak_rss"
 
 
-def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3, infer_batch_size: int | None = None) -> dict[str, Any]:
-    """Time training and inference for ``cfg``; returns the results and the settings used."""
+# Dense peak FLOP/s by precision (no sparsity) of devices whose peak is known, from their data sheets;
+# fp32 on the GPUs is the CUDA-core rate (the TF32 tensor-core rate is not used by default).
+PEAK_TFLOPS = {"H100": {"bf16": 989.4, "fp16": 989.4, "fp32": 66.9},
+               "H200": {"bf16": 989.4, "fp16": 989.4, "fp32": 66.9},
+               "A100": {"bf16": 312.0, "fp16": 312.0, "fp32": 19.5}}
+
+
+def peak_tflops(device: torch.device, precision: str) -> float | None:
+    """The device's dense peak for ``precision`` where it is known (see :data:`PEAK_TFLOPS`)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((p[precision] for k, p in PEAK_TFLOPS.items() if k in name), None)
+
+
+def startup_seconds(cfg: TrainConfig) -> dict[str, float]:
+    """Seconds to load ``cfg``'s training split: decoding it without the cache, decoding and writing a
+    new cache (a first start) and mapping it (every later start), in a temporary cache folder."""
+    import shutil
+    import tempfile
+
+    from ..data.cache import PairCache
+    from ..data.loader import load_datasets
+
+    parent = PairCache.at(cfg.data.cache_dir).folder.parent  # the disk the real cache is on
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="bench-", dir=parent)
+    out: dict[str, float] = {}
+    try:
+        for name, over in (("no_cache", {"cache": False}), ("cache_first", {"cache_dir": folder}),
+                           ("cache_second", {"cache_dir": folder})):
+            run = dataclasses.replace(cfg, n_samples=0, data=dataclasses.replace(cfg.data, **over))
+            t0 = time.perf_counter()
+            train, _ = load_datasets(run, progress=False)
+            int(train.source[-1].sum())  # every row really read
+            out[name] = time.perf_counter() - t0
+            out["pairs"] = len(train)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3, infer_batch_size: int | None = None,
+          peak: float | None = None, startup: bool = False) -> dict[str, Any]:
+    """Time training and inference for ``cfg``; returns the results and the settings used. With
+    ``startup``, also the start-up (loading ``cfg.data.data_root``) with and without the cache.
+    ``peak``: the device's peak TFLOP/s for the MFU, where :data:`PEAK_TFLOPS` does not know it."""
+    loading = startup_seconds(cfg) if startup else None
     device = resolve_device(cfg.device)
     check_fits(cfg.model, device, training=True, source="these settings")
     flops_per_step = count_step_flops(cfg, device)
@@ -115,7 +163,12 @@ def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3, infer_batch_size: 
     mem, mem_kind = peak_memory(device)
 
     images = steps * cfg.batch_size
+    peak = peak or peak_tflops(device, nets.precision)
+    achieved = flops_per_step * steps / train_s / 1e12
     return {
+        "startup_seconds": loading,
+        "peak_tflops": peak,
+        "mfu": achieved / peak if peak else None,
         "train_images_per_second": images / train_s,
         "train_seconds_per_step": train_s / steps,
         "infer_images_per_second": steps * bs_inf / infer_s,
@@ -124,7 +177,7 @@ def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3, infer_batch_size: 
         "peak_memory_kind": mem_kind,
         "flops_per_step": flops_per_step,
         "gflop_per_image": flops_per_step / cfg.batch_size / 1e9,
-        "achieved_tflops": flops_per_step * steps / train_s / 1e12,
+        "achieved_tflops": achieved,
         "settings": {
             "netG": cfg.model.netG, "ngf": cfg.model.ngf, "ndf": cfg.model.ndf, "patch": cfg.model.patch,
             "norm": cfg.model.norm, "batch_size": cfg.batch_size, "infer_batch_size": bs_inf,
@@ -153,4 +206,10 @@ def format_results(r: dict[str, Any]) -> str:
         f"  inference: {r['infer_images_per_second']:9.2f} img/s   (batch {s['infer_batch_size']})",
         f"  peak memory: {r['peak_memory_bytes'] / 2**20:.0f} MiB ({r['peak_memory_kind']})",
     ]
+    if r.get("mfu") is not None:
+        lines.append(f"  MFU: {100 * r['mfu']:.1f} % of {r['peak_tflops']:g} TFLOP/s")
+    if r.get("startup_seconds"):
+        t = r["startup_seconds"]
+        lines.append(f"  start-up, {t['pairs']} pairs: {t['no_cache']:.2f} s without the cache, "
+                     f"{t['cache_first']:.2f} s writing it, {t['cache_second']:.2f} s mapping it")
     return "\n".join(lines)

@@ -109,6 +109,13 @@ class RunFolder:
         """The files that make this folder another run's: latest.pt, checkpoints/, losses.jsonl, samples/."""
         return present([self.latest, self.checkpoints, self.losses, self.samples])
 
+    def same_settings(self, config: dict[str, Any]) -> bool:
+        """True when ``config.json`` holds exactly ``config`` (a start of these settings was here)."""
+        try:
+            return json.loads(self.config.read_text()) == json.loads(json.dumps(config))
+        except (OSError, ValueError):
+            return False
+
     def check_new_run(self, overwrite: bool = False) -> None:
         """Refuse a new run over :meth:`previous_run`; ``overwrite`` removes the layout's files, nothing else."""
         refuse_or_clear(self.path, self.previous_run(), [self.latest, self.checkpoints, self.losses, self.samples,
@@ -132,22 +139,7 @@ class RunFolder:
     def check_free_space(self, checkpoint_bytes: int, numbered: int) -> None:
         """Refuse to start when the folder cannot hold even one checkpoint; warn when it cannot hold
         the ``numbered`` copies this run will keep (plus latest.pt and the one being written)."""
-        try:
-            free = shutil.disk_usage(self.path).free
-        except OSError:
-            return  # unknown: the first write will tell
-        need_now = int(checkpoint_bytes * 1.1) + (16 << 20)  # one checkpoint, samples and logs
-        if free < need_now:
-            raise CheckpointError(
-                f"run folder {self.path} has {free / 2**20:.0f} MB free, but needs at least {need_now / 2**20:.0f} "
-                f"MB (a checkpoint of about {checkpoint_bytes / 2**20:.0f} MB, samples and logs); free some space "
-                "or choose another --out")
-        need_all = checkpoint_bytes * (numbered + 2)
-        if free < need_all:
-            log.warning("run folder %s has %.1f GB free; this run keeps %d numbered checkpoints of about %.2f GB "
-                        "each (%.1f GB with latest.pt): it will stop with an error when the disk is full (raise "
-                        "--save-every to keep fewer)", self.path, free / 2**30, numbered, checkpoint_bytes / 2**30,
-                        need_all / 2**30)
+        check_free_space(self.path, checkpoint_bytes, numbered)
 
     def write_config(self, config: dict[str, Any]) -> None:
         with self.writing(self.config):
@@ -163,23 +155,8 @@ class RunFolder:
             raise CheckpointError(f"could not write checkpoint {self.latest}: {e.strerror or e}; the previous "
                                   "checkpoint is unchanged") from None
         if numbered_epoch is not None:
-            self._keep(self.numbered(numbered_epoch))
+            keep_copy(self.latest, self.numbered(numbered_epoch))
         return self.latest
-
-    def _keep(self, dst: Path) -> None:
-        tmp = dst.with_name(f".{dst.name}.link.tmp")
-        try:
-            dst.parent.mkdir(exist_ok=True)
-            if tmp.exists():
-                tmp.unlink()
-            os.link(self.latest, tmp)
-            os.replace(tmp, dst)
-        except OSError:
-            try:
-                atomic_write_bytes(dst, self.latest.read_bytes())
-            except OSError as e:
-                raise CheckpointError(f"could not write checkpoint {dst}: {e.strerror or e}; {self.latest} is "
-                                      "complete") from None
 
     # ----- the loss log -------------------------------------------------------------------------
     def append_losses(self, record: dict[str, Any]) -> None:
@@ -256,6 +233,43 @@ class RunFolder:
             kept = (f"the last checkpoint {self.latest} is complete" if self.has_checkpoint()
                     else "no checkpoint was written yet")
             raise OutputError(f"could not write {path}: {e.strerror or e}; {kept}") from None
+
+
+def check_free_space(path: Path, checkpoint_bytes: int, numbered: int) -> None:
+    """See :meth:`RunFolder.check_free_space`."""
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return  # unknown: the first write will tell
+    need_now = int(checkpoint_bytes * 1.1) + (16 << 20)  # one checkpoint, samples and logs
+    if free < need_now:
+        raise CheckpointError(
+            f"run folder {path} has {free / 2**20:.0f} MB free, but needs at least {need_now / 2**20:.0f} "
+            f"MB (a checkpoint of about {checkpoint_bytes / 2**20:.0f} MB, samples and logs); free some space "
+            "or choose another --out")
+    need_all = checkpoint_bytes * (numbered + 2)
+    if free < need_all:
+        log.warning("run folder %s has %.1f GB free; this run keeps %d numbered checkpoints of about %.2f GB "
+                    "each (%.1f GB with latest.pt): it will stop with an error when the disk is full (raise "
+                    "--save-every to keep fewer)", path, free / 2**30, numbered, checkpoint_bytes / 2**30,
+                    need_all / 2**30)
+
+
+def keep_copy(latest: Path, dst: Path) -> None:
+    """``dst`` as a hard link to ``latest`` (no second write), or a copy where links fail."""
+    tmp = dst.with_name(f".{dst.name}.link.tmp")
+    try:
+        dst.parent.mkdir(exist_ok=True)
+        if tmp.exists():
+            tmp.unlink()
+        os.link(latest, tmp)
+        os.replace(tmp, dst)
+    except OSError:
+        try:
+            atomic_write_bytes(dst, latest.read_bytes())
+        except OSError as e:
+            raise CheckpointError(f"could not write checkpoint {dst}: {e.strerror or e}; {latest} is "
+                                  "complete") from None
 
 
 def trim_loss_log(path: Path, step: int) -> int:

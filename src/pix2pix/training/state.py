@@ -26,6 +26,7 @@ class Progress:
     step: int = 0  # optimisation steps taken
     batch_in_epoch: int = 0  # batches of the current epoch already done (mid-epoch stop)
     skipped: int = 0  # non-finite steps skipped
+    sample_in_epoch: int = 0  # global position in the epoch's shuffle: samples done by all ranks together
 
 
 def training_state(cfg: TrainConfig, nets: Nets, progress: Progress, device: torch.device,
@@ -46,8 +47,10 @@ def training_state(cfg: TrainConfig, nets: Nets, progress: Progress, device: tor
         "step": progress.step,
         "batch_in_epoch": progress.batch_in_epoch,
         "skipped": progress.skipped,
+        "sample_in_epoch": progress.sample_in_epoch,
         "rng": dist.gather_objects(rng),  # one entry per rank
         "world_size": dist.world_size(),
+        "batch_size": cfg.batch_size,
     }
 
 
@@ -63,11 +66,20 @@ def restore_training_state(nets: Nets, state: dict[str, Any], file: Path) -> tup
             nets.scaler.load_state_dict(state["scaler"])
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise CheckpointError(f"{file}: the optimiser state does not fit the networks ({e})") from None
-    progress = Progress(state["epoch"], state["step"], state["batch_in_epoch"], state.get("skipped", 0))
+    old_world = int(state.get("world_size") or 1)
+    batch = int(state.get("batch_size") or (state.get("config") or {}).get("batch_size") or 1)
+    # checkpoints from before the global position was saved: every rank had done batch_in_epoch batches
+    position = state.get("sample_in_epoch", state["batch_in_epoch"] * batch * old_world)
+    progress = Progress(state["epoch"], state["step"], state["batch_in_epoch"], state.get("skipped", 0), position)
     rngs = state.get("rng") or []
-    if state.get("batch_in_epoch") and state.get("world_size") == dist.world_size() and rngs:
+    if old_world != dist.world_size() and dist.rank() == 0:
+        log.warning("%s was written by %d process%s, resumed on %d: training continues at the same sample of "
+                    "epoch %d, with a global batch of %d x %d instead of %d x %d (--lr is unchanged)", file,
+                    old_world, "" if old_world == 1 else "es", dist.world_size(), state["epoch"] + 1,
+                    dist.world_size(), batch, old_world, batch)
+    if state.get("batch_in_epoch") and old_world == dist.world_size() and rngs:
         return progress, rngs[dist.rank()]
-    if state.get("batch_in_epoch"):
+    if state.get("batch_in_epoch") and dist.rank() == 0:
         log.warning("resuming mid-epoch with a different number of processes: the rest of this epoch "
                     "uses fresh random numbers")
     return progress, None

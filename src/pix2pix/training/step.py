@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from ..devices import autocast
+from . import distributed as dist
 from .losses import Objective, discriminator_losses, generator_adversarial_loss, l1_loss
 from .nets import Nets
 
@@ -102,7 +103,9 @@ class NonFiniteGuard:
         self.saved = [b.detach().clone() for b in self.buffers]  # a NaN batch must not poison them
 
     def finite(self, loss: torch.Tensor) -> bool:
-        return bool(torch.isfinite(loss))
+        """Under DDP, agreed: a batch that is non-finite on any rank is skipped on every rank (a
+        rank that skipped alone would never join the gradient all-reduce the others wait in)."""
+        return not dist.any_true(~torch.isfinite(loss))
 
     @torch.no_grad()
     def skip(self, zero: torch.Tensor) -> dict[str, torch.Tensor]:

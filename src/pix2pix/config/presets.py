@@ -1,10 +1,10 @@
-"""The paper's presets: overrides of the defaults (``--preset NAME``; see ``config.py``)."""
+"""The paper's presets: overrides of the defaults (``--preset NAME``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # The defaults are the paper's setting (appendix 6.2): unet_256, 70x70 PatchGAN, batch 1, 286 -> 256
 # jitter, 100 + 100 epochs. A preset says only what differs for its dataset: the direction of the

@@ -1,78 +1,18 @@
-"""Configuration: one frozen dataclass tree for data, model and training, the one source of options.
-
-Every option is declared once, here, as a dataclass field whose metadata carries its help text,
-its choices, its bounds and whether ``--resume`` may change it. The command line is generated from
-these fields (``cli/options.py``), config files are checked and coerced by field type
-(:func:`load_config_file`), and a checkpoint's stored config goes through the same checks::
-
-    cfg = TrainConfig.from_flat({"data_root": "datasets/facades", "preset": "facades"})
-    cfg.model.depth        # 8 for unet_256
-
-Field names are unique across the three sections, so the CLI and ``--config`` files use a flat
-namespace (``--ngf 32`` sets ``model.ngf``). A run folder keeps its resolved config as
-``config.json`` and every checkpoint carries the same dict, so a checkpoint rebuilds its networks.
-"""
+"""The three frozen config dataclasses: data, model and training, every field declared with
+:func:`~pix2pix.config.fields.option`; plus the flat view of their fields and the direction swap."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import typing
 from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from .errors import ConfigError
-from .presets import PRESETS, preset_overrides  # noqa: F401 (part of this module's interface)
-
-DIRECTIONS = ("AtoB", "BtoA")
-PREPROCESS_MODES = ("resize_and_crop", "resize", "crop", "none")
-NORMS = ("batch", "instance", "none")
-GAN_LOSSES = ("vanilla", "lsgan", "hinge")
-LR_POLICIES = ("linear", "step", "cosine")
-DROPOUT_PLACEMENTS = ("paper", "reference")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# PatchGAN receptive field (pixels) -> number of stride-2 convolutions; 1 is the pixel GAN.
-PATCH_SIZES = {1: 0, 16: 1, 34: 2, 70: 3, 142: 4, 286: 5}
-MAX_SIDE = 8192  # largest image side (load/crop size, U-Net input) an option may name
-MAX_WIDTH = 1024  # largest base width (ngf, ndf): unet_256 at ngf 1024 already has ~14 G parameters
-
-
-def option(default: Any, help: str, *, choices: Sequence[Any] | None = None, lo: float | None = None,
-           hi: float | None = None, above: float | None = None, resumable: bool = False, flag: str | None = None,
-           metavar: str | None = None) -> Any:
-    """A config field: ``default`` plus what the CLI, the file checks and ``--resume`` need to know.
-
-    ``lo``/``hi``: inclusive bounds for numbers, ``above``: an exclusive lower bound (a bound on a
-    ``| None`` field applies when it is set);
-    ``resumable``: ``--resume`` may change it; ``flag``: the command-line name when it is not
-    ``--field-name``.
-    """
-    meta = {"help": help, "choices": tuple(choices) if choices else None, "lo": lo, "hi": hi, "above": above,
-            "resumable": resumable, "flag": flag, "metavar": metavar}
-    return field(default=default, metadata=meta)
-
-
-def _check(cond: bool, message: str) -> None:
-    if not cond:
-        raise ConfigError(message)
-
-
-def _check_fields(obj: Any) -> None:
-    """The per-field rules from the metadata: choices and bounds; messages name the key and value."""
-    for f in fields(obj):
-        meta, value = f.metadata, getattr(obj, f.name)
-        if not meta or value is None:
-            continue
-        if meta["choices"] and value not in meta["choices"]:
-            raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
-        if meta["lo"] is not None and value < meta["lo"]:
-            raise ConfigError(f"{f.name}: {value!r} is below the smallest allowed value, {meta['lo']:g}")
-        if meta["above"] is not None and not value > meta["above"]:
-            raise ConfigError(f"{f.name}: {value!r} must be above {meta['above']:g}")
-        if meta["hi"] is not None and value > meta["hi"]:
-            raise ConfigError(f"{f.name}: {value!r} is above the largest allowed value, {meta['hi']:g}")
+from ..errors import ConfigError
+from .fields import (DIRECTIONS, DROPOUT_PLACEMENTS, GAN_LOSSES, LR_POLICIES, MAX_SIDE, MAX_WIDTH, NORMS,
+                     PATCH_SIZES, PRECISIONS, PREPROCESS_MODES, check_fields, coerce, flatten, option, require)
+from .presets import preset_overrides
 
 
 @dataclass(frozen=True)
@@ -90,11 +30,13 @@ class DataConfig:
     val_split: str = option("val", "split the sample grids are drawn from")
     max_items: int | None = option(None, "use only the first N training pairs (sorted by name)", lo=1)
     strict: bool = option(False, "stop on unreadable images instead of skipping them with a warning")
+    cache: bool = option(True, "keep the decoded pairs in the user's cache folder for later starts", resumable=True)
+    cache_dir: str | None = option(None, "decoded-pair cache folder (the user's cache)", metavar="DIR", resumable=True)
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         if self.preprocess == "resize_and_crop":
-            _check(self.crop_size <= self.load_size,
+            require(self.crop_size <= self.load_size,
                    f"crop_size ({self.crop_size}) must not exceed load_size ({self.load_size})")
 
     @property
@@ -133,7 +75,7 @@ class ModelConfig:
                                     "one block further out)", choices=DROPOUT_PLACEMENTS)
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         self.depth  # validates netG
 
     @property
@@ -151,7 +93,7 @@ class ModelConfig:
             return 2
         size = name[5:] if name.startswith("unet_") else ""
         ok = size.isdigit() and 32 <= int(size) <= 4096 and (int(size) & (int(size) - 1)) == 0
-        _check(ok, f"netG: {name!r} is not unet_N with N a power of two from 32 to 4096 (unet_128, unet_256) "
+        require(ok, f"netG: {name!r} is not unet_N with N a power of two from 32 to 4096 (unet_128, unet_256) "
                    "or resnet_Nblocks (resnet_6blocks, resnet_9blocks)")
         return int(math.log2(int(size)))
 
@@ -187,12 +129,12 @@ class TrainConfig:
                                "discriminator)", lo=0.0, hi=1e6)
     seed: int = option(0, "random seed", lo=0, hi=2**63 - 1)
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", resumable=True)
-    precision: str = option("auto", "autocast precision (auto = fp32)", choices=PRECISIONS)
+    precision: str = option("auto", "autocast precision (auto: bf16 on CPUs with native bf16, else fp32)", choices=PRECISIONS)
     channels_last: bool = option(False, "NHWC memory format")
     compile: bool = option(False, "torch.compile both networks", resumable=True)
     sync_bn: bool = option(False, "SyncBatchNorm under torchrun")
     save_every: int = option(20, "epochs between numbered checkpoints in checkpoints/", lo=1, resumable=True)
-    latest_every: float = option(1.0, "minutes between latest.pt writes at epoch ends; 0 = every epoch", lo=0.0,
+    latest_every: float = option(5.0, "minutes between latest.pt writes, at log points; 0 = each epoch end", lo=0.0,
                                  hi=1e6, resumable=True)
     sample_every: int = option(500, "steps between sample grids", lo=1, resumable=True)
     log_every: int = option(50, "steps between loss read-backs (progress bar, losses.jsonl)", lo=1, resumable=True)
@@ -201,14 +143,15 @@ class TrainConfig:
     time_limit: float | None = option(None, "stop cleanly (with a checkpoint) after this many minutes", above=0.0,
                                       resumable=True)
     tensorboard: bool = option(False, "also log to RUN_DIR/tensorboard", resumable=True)
+    dist_timeout: float = option(10.0, "torchrun: minutes to wait for the other processes", above=0.0, resumable=True)
 
     def __post_init__(self) -> None:
-        _check_fields(self)
-        _check(self.total_epochs > 0, "epochs + epochs_decay must be at least 1")
-        _check(self.lambda_l1 > 0 or self.lambda_gan > 0, "lambda_l1 and lambda_gan cannot both be 0")
+        check_fields(self)
+        require(self.total_epochs > 0, "epochs + epochs_decay must be at least 1")
+        require(self.lambda_l1 > 0 or self.lambda_gan > 0, "lambda_l1 and lambda_gan cannot both be 0")
         size = self.data.image_size
         if size is not None:
-            _check(size % self.model.multiple == 0,
+            require(size % self.model.multiple == 0,
                    f"{self.model.netG} needs image sides that are a multiple of {self.model.multiple}, "
                    f"but the training size is {size} (crop_size, or load_size with preprocess=resize)")
 
@@ -283,109 +226,6 @@ def option_fields() -> dict[str, tuple[str, dataclasses.Field, Any]]:
 def resumable_options() -> set[str]:
     """The options ``--resume`` may change (anything else must match the checkpoint)."""
     return {name for name, (_, f, _) in option_fields().items() if f.metadata.get("resumable")}
-
-
-# ----- values from files: coerced by field type ------------------------------------------------
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
-
-
-def coerce(key: str, value: Any, hint: Any, source: str = "options") -> Any:
-    """``value`` as the field's type (``int``, ``float``, ``str``, ``bool``, or ``X | None``).
-
-    YAML reads ``2e-4`` as a string, so numeric strings are accepted; ``ten``, ``2.5`` for an
-    integer or a list for a number are errors naming ``source``, ``key`` and ``value``.
-    """
-    args = typing.get_args(hint)
-    if type(None) in args:
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
-    kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[hint]
-
-    def bad() -> ConfigError:
-        return ConfigError(f"{source}: {key}: {value!r} is not {kind}")
-
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-            return value.strip().lower() in _TRUE
-        raise bad()
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise bad()
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise bad()
-    try:
-        number = float(value) if isinstance(value, str) else value
-    except ValueError:
-        raise bad() from None
-    if not math.isfinite(number):
-        raise bad()
-    if hint is int:
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                raise bad() from None
-        if float(number).is_integer():
-            return int(number)
-        raise bad()
-    return float(number)
-
-
-def flatten(d: Mapping[str, Any], source: str = "options") -> dict[str, Any]:
-    """A run's nested ``config.json`` ({"data": {...}, "model": {...}, ...}) as flat options."""
-    if not isinstance(d, Mapping):
-        raise ConfigError(f"{source}: the settings must be a mapping of option names to values")
-    if "data" not in d and "model" not in d:
-        return dict(d)
-    flat: dict[str, Any] = {}
-    for part in ("data", "model"):
-        section = d.get(part, {})
-        if not isinstance(section, Mapping):
-            raise ConfigError(f"{source}: '{part}' must be a mapping of option names to values")
-        flat.update(section)
-    flat.update({k: v for k, v in d.items() if k not in ("data", "model")})
-    return flat
-
-
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON or YAML file of options (flat, or nested as in a run's config.json), checked:
-    every key must be an option and every value must fit its type and range."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            loaded = yaml.safe_load(text)
-        else:
-            loaded = json.loads(text)
-    except Exception as e:  # json.JSONDecodeError, yaml.YAMLError
-        first = " ".join(str(e).split())[:200]
-        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {first}") \
-            from None
-    flat = flatten(loaded if loaded is not None else {}, str(path))
-    TrainConfig.from_flat(flat, source=str(path))  # every key, type and range checked now, naming the file
-    specs = option_fields()
-    return {k: v if k == "preset" else coerce(k, v, specs[k][2], str(path)) for k, v in flat.items()}
-
-
-def preset_and_file(preset: str | None, config_file: str | Path | None) -> dict[str, Any]:
-    """Flat settings from ``--preset`` and then ``--config FILE`` (a ``preset`` key in the file
-    applies before the file's other entries); explicit options go on top of this."""
-    flat: dict[str, Any] = dict(preset_overrides(preset)) if preset else {}
-    if config_file:
-        from_file = load_config_file(config_file)
-        if "preset" in from_file:
-            flat.update(preset_overrides(from_file.pop("preset")))
-        flat.update(from_file)
-    return flat
 
 
 def source_and_target(direction: str, a: Any, b: Any) -> tuple[Any, Any]:
