@@ -24,7 +24,8 @@ import torch
 from PIL import Image
 
 from pix2pix import load
-from pix2pix.deploy.export import _onnx_without_sampling, export_model, format_results
+from pix2pix.deploy.export import export_model, format_results
+from pix2pix.deploy.formats.onnx import without_sampling
 
 
 def synthetic_run(out: Path) -> Path:
@@ -65,7 +66,7 @@ def batch_dependence(files: dict[str, Path], size: int) -> dict[str, dict[str, f
     out = {}
     for name, path in files.items():
         data = path.read_bytes()
-        session = ort.InferenceSession(_onnx_without_sampling(data), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(without_sampling(data), providers=["CPUExecutionProvider"])
         ab = session.run(None, {"input": torch.cat([a, b]).numpy()})[0][0]
         ac = session.run(None, {"input": torch.cat([a, c]).numpy()})[0][0]
         out[name] = {"max": float(np.abs(ab - ac).max()), "mean": float(np.abs(ab - ac).mean())}
