@@ -99,7 +99,6 @@ COMMANDS = [
             "pix2pix train --data datasets/facades --preset facades --out runs/facades"),
     Command("quickstart", _quickstart_args, cmd_quickstart, "Synthetic data to translated images in ~2 minutes.",
             "pix2pix quickstart --out runs/quickstart"),
-    Command("bench", _bench_args, cmd_bench, "Time training steps and inference on synthetic data; with --data, "
-            "the start-up with and without the decoded-pair cache.",
+    Command("bench", _bench_args, cmd_bench, "Time training, inference and (with --data) start-up.",
             "pix2pix bench --netG unet_256 --batch-size 1 --device cpu --json bench.json"),
 ]
