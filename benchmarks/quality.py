@@ -36,16 +36,22 @@ from pix2pix.fileio import save_image, save_json
 from pix2pix.training import RunFolder, resume, train
 from pix2pix.training.checkpoint import load_checkpoint
 
-PAPER = {  # per-pixel acc, per-class acc, class IoU (paper tables 1 and 3, Cityscapes)
+PAPER = {  # per-pixel acc, per-class acc, class IoU (paper tables 1 and 6, Cityscapes)
     "photo2label": (0.83, 0.36, 0.29),
     "photo2label_l1": (0.86, 0.42, 0.35),
+    "photo2label_gan": (0.74, 0.28, 0.22),
     "label2photo": (0.66, 0.23, 0.17),
+    "label2photo_l1": (0.42, 0.15, 0.11),
+    "label2photo_gan": (0.57, 0.22, 0.16),
     "label2photo_real": (0.80, 0.26, 0.21),
 }
-TASKS = {  # name -> (evaluation task, direction, extra options)
+TASKS = {  # name -> (evaluation task, direction, extra options): L1 + cGAN, L1 alone, cGAN alone
     "photo2label": ("photo2label", "AtoB", {}),
     "photo2label_l1": ("photo2label", "AtoB", {"lambda_gan": 0.0}),
+    "photo2label_gan": ("photo2label", "AtoB", {"lambda_l1": 0.0}),
     "label2photo": ("label2photo", "BtoA", {}),
+    "label2photo_l1": ("label2photo", "BtoA", {"lambda_gan": 0.0}),
+    "label2photo_gan": ("label2photo", "BtoA", {"lambda_l1": 0.0}),
 }
 
 
@@ -110,7 +116,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="paired Cityscapes folder (train/ val/, photo | label map)")
     p.add_argument("--out", required=True, help="folder for runs, scores and figures")
-    p.add_argument("--tasks", default="photo2label,photo2label_l1,label2photo", help="comma-separated")
+    p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated")
     p.add_argument("--netG", default="unet_256")
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--ndf", type=int, default=64)
@@ -124,9 +130,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--max-items", type=int, default=None, help="use only the first N training pairs")
     p.add_argument("--segmenter", help="reuse this segmenter (else one is trained into OUT/)")
+    p.add_argument("--segmenter-size", type=int, default=256, help="the segmenter's input size (256)")
     p.add_argument("--segmenter-epochs", type=int, default=30)
     p.add_argument("--segmenter-minutes", type=float, default=None, help="time limit for training the segmenter")
     p.add_argument("--segmenter-batch-size", type=int, default=8)
+    p.add_argument("--train-only", action="store_true", help="train the runs of --tasks, then stop")
     args = p.parse_args(argv)
 
     out = Path(args.out)
@@ -146,14 +154,18 @@ def main(argv=None) -> int:
                                   "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
                      "tasks": {}}
     segmenter = args.segmenter
-    if "label2photo" in tasks and not segmenter:
-        segmenter = str(out / f"segmenter{args.size}.safetensors")
+    if args.train_only:
+        for name in tasks:
+            train_task(name, args, base)
+        return 0
+    if any(TASKS[t][0] == "label2photo" for t in tasks) and not segmenter:
+        segmenter = str(out / f"segmenter{args.segmenter_size}.safetensors")
         if not Path(segmenter).exists():
             from pix2pix.evaluate.segmenter import SegmenterConfig
             from pix2pix.evaluate.segmenter_training import SegmenterTraining, train_segmenter
 
             t0 = time.monotonic()
-            train_segmenter(args.data, segmenter, arch=SegmenterConfig(size=args.size),
+            train_segmenter(args.data, segmenter, arch=SegmenterConfig(size=args.segmenter_size),
                             train=SegmenterTraining(epochs=args.segmenter_epochs, batch_size=args.segmenter_batch_size,
                                                     time_limit=args.segmenter_minutes), device=args.device)
             results["segmenter_train_seconds"] = time.monotonic() - t0
