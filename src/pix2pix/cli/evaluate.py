@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .options import Command
+from .options import PAPER_SAMPLING_HELP, SEED_HELP, Command
 
 log = logging.getLogger("pix2pix")
 
@@ -37,7 +37,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--segmenter", metavar="FILE", help="label2photo's segmenter (with --train-segmenter: where to save it)")
     m.add_argument("--native-size", action="store_true", help="translate at each image's own size (padded)")
-    m.add_argument("--paper-sampling", action="store_true", help="dropout and batch statistics on, as the paper")
+    m.add_argument("--paper-sampling", action="store_true", help=PAPER_SAMPLING_HELP)
+    m.add_argument("--sampling-seed", type=int, default=None, help=SEED_HELP)
     m.add_argument("--batch-size", type=int, default=8, help="images per forward pass / training batch (8)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     s = p.add_argument_group("segmenter training (--train-segmenter --data DIR --segmenter FILE)")

@@ -16,9 +16,9 @@ buffered) or image over ``max_pixels`` (checked from the header, before decoding
 or an unsupported Content-Type.
 
 The model runs in one worker thread, never on the event loop: requests that arrive while it is busy
-wait in a queue and go through the next forward pass together (up to ``max_batch``). With
-``--paper-sampling`` each request runs alone, because batch statistics would make one user's output
-depend on another user's image.
+wait in a queue and go through the next forward pass together (up to ``max_batch``), with
+``--paper-sampling`` too: it normalises each image by its own statistics, so one user's output never
+depends on another user's image.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ def create_app(translator: Translator, *, max_bytes: int = DEFAULT_MAX_BYTES,
     """The service around ``translator``. The worker starts and stops with the app's lifespan."""
     if max_bytes < 1 or max_pixels < 1:
         raise ConfigError("--max-bytes and --max-pixels must be positive")
-    batcher = Batcher(translator, 1 if translator.paper_sampling else max_batch)
+    batcher = Batcher(translator, max_batch)  # paper sampling is per image too: batches never mix results
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
