@@ -122,3 +122,19 @@ def train_ids_to_colours(ids: np.ndarray) -> np.ndarray:
     valid = ids < NUM_CLASSES
     out[valid] = CLASS_COLORS[ids[valid]]
     return out
+
+
+def batch_train_ids(rgb: torch.Tensor, chunk: int = 1 << 18) -> torch.Tensor:
+    """:func:`colours_to_train_ids` for a batch where it lies: uint8 (B, 3, H, W) colour maps ->
+    uint8 (B, H, W) trainIds on the same device. Distances in int32 (exact; ties to the lower
+    palette index, as there), ``chunk`` pixels at a time to bound memory."""
+    b, _, h, w = rgb.shape
+    flat = rgb.permute(0, 2, 3, 1).reshape(-1, 3).to(torch.int32)
+    palette = torch.from_numpy(PALETTE).to(rgb.device, torch.int32)
+    ids = torch.from_numpy(PALETTE_TRAIN_IDS).to(rgb.device)
+    out = torch.empty(flat.shape[0], dtype=torch.uint8, device=rgb.device)
+    for start in range(0, flat.shape[0], chunk):
+        x = flat[start:start + chunk]
+        d = sum((x[:, c, None] - palette[None, :, c]) ** 2 for c in range(3))
+        out[start:start + chunk] = ids[d.argmin(1)]
+    return out.reshape(b, h, w)

@@ -14,6 +14,10 @@ Image similarity on 8-bit images (H, W, C), the way they are stored on disk: :fu
 255), :func:`ssim` (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, mean over
 the valid window positions and the channels) and :func:`l1` (mean absolute difference on the
 model's [-1, 1] scale, the same units as the ``G_L1`` training loss).
+
+``evaluate`` scores whole batches where they are (on the evaluation device, float64, no copy to
+the host per image) with :func:`batch_image_scores` and :func:`confusion_counts`; the per-image
+NumPy functions are the definitions, and the tests hold the batched ones to them.
 """
 
 from __future__ import annotations
@@ -35,16 +39,21 @@ def confusion_matrix(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch
     ``pred`` and ``target`` are integer class maps of the same shape. Target values outside
     ``[0, num_classes)`` are ignored; predicted values outside it are counted in the last column.
     """
-    p = torch.as_tensor(np.asarray(pred) if not isinstance(pred, torch.Tensor) else pred).reshape(-1).long()
-    t = torch.as_tensor(np.asarray(target) if not isinstance(target, torch.Tensor) else target).reshape(-1).long()
+    p = torch.as_tensor(np.asarray(pred) if not isinstance(pred, torch.Tensor) else pred)
+    t = torch.as_tensor(np.asarray(target) if not isinstance(target, torch.Tensor) else target)
+    return confusion_counts(p, t, num_classes).cpu().numpy()
+
+
+def confusion_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """:func:`confusion_matrix` on tensors of any shape (e.g. a batch (B, H, W)), left on their device."""
+    p, t = pred.reshape(-1).long(), target.reshape(-1).long()
     if p.shape != t.shape:
         raise ValueError(f"prediction and target differ in size: {tuple(p.shape)} vs {tuple(t.shape)}")
     k = num_classes
     keep = (t >= 0) & (t < k)
-    p, t = p[keep].cpu(), t[keep].cpu()
     p = torch.where((p >= 0) & (p < k), p, torch.full_like(p, k))
-    counts = torch.bincount(t * (k + 1) + p, minlength=k * (k + 1))
-    return counts.reshape(k, k + 1).numpy().astype(np.int64)
+    index = torch.where(keep, t * (k + 1) + p, torch.full_like(p, k * (k + 1)))  # not scored: a spare bin
+    return torch.bincount(index, minlength=k * (k + 1) + 1)[:-1].reshape(k, k + 1)
 
 
 @dataclass
@@ -167,6 +176,35 @@ def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 255.0, window
     cov = blur(x * y) - mu_x * mu_y
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
     return float(s.mean(dim=(1, 2, 3)).mean())
+
+
+def batch_image_scores(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5,
+                       k1: float = 0.01, k2: float = 0.03) -> dict[str, torch.Tensor]:
+    """PSNR, SSIM and L1 of each image of a batch: uint8 (B, C, H, W) tensors of the same shape ->
+    float64 (B,) tensors on their device, as :func:`psnr` / :func:`ssim` / :func:`l1` define them."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    b, c, h, w = pred.shape
+    p, t = pred.double(), target.double()
+    diff = p - t
+    mse = diff.pow(2).mean(dim=(1, 2, 3))
+    out = {"psnr": torch.where(mse > 0, 10.0 * torch.log10(255.0 ** 2 / mse), torch.full_like(mse, math.inf)),
+           "l1": diff.abs().mean(dim=(1, 2, 3)) / 127.5}
+    if h < window or w < window:
+        out["ssim"] = torch.full_like(mse, math.nan)
+        return out
+    g = torch.from_numpy(gaussian_window(window, sigma)).to(p.device)
+    x, y = p.reshape(b * c, 1, h, w), t.reshape(b * c, 1, h, w)
+
+    def blur(z: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(z, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+
+    c1, c2 = (k1 * 255.0) ** 2, (k2 * 255.0) ** 2
+    mu_x, mu_y = blur(x), blur(y)
+    var_x, var_y, cov = blur(x * x) - mu_x ** 2, blur(y * y) - mu_y ** 2, blur(x * y) - mu_x * mu_y
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    out["ssim"] = s.reshape(b, c, -1).mean(dim=2).mean(dim=1)
+    return out
 
 
 def image_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
