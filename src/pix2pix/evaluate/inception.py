@@ -189,6 +189,7 @@ class InceptionFeatures(nn.Module):
         self.Mixed_7a = _block_d(768)
         self.Mixed_7b, self.Mixed_7c = _block_e(1280, "avg"), _block_e(2048, "max")
         self.fc = nn.Linear(FEATURES, 1008)  # the TF graph's classifier: unused, kept for the file's keys
+        self.size = SIZE  # the protocol's 299; the tests alone use less to run faster
         self.requires_grad_(False)
         self.eval()
 
@@ -200,7 +201,7 @@ class InceptionFeatures(nn.Module):
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"Inception features need uint8 (N, 3, H, W) images, got {images.dtype} "
                              f"{tuple(images.shape)}")
-        x = (resize_tf1_bilinear(images.float()) - 128.0) / 128.0
+        x = (resize_tf1_bilinear(images.float(), self.size) - 128.0) / 128.0
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(F.max_pool2d(x, 3, stride=2)))
         x = F.max_pool2d(x, 3, stride=2)
