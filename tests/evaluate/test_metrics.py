@@ -171,7 +171,7 @@ def test_batched_scores_equal_the_per_image_definitions():
     got = batch_image_scores(t(pred), t(target))
     for i in range(3):
         assert got["psnr"][i].item() == pytest.approx(psnr(pred[i], target[i]), abs=1e-9)
-        assert got["ssim"][i].item() == pytest.approx(ssim(pred[i], target[i]), abs=1e-12)
+        assert got["ssim"][i].item() == pytest.approx(ssim(pred[i], target[i]), abs=1e-6)  # float32 blur
         assert got["l1"][i].item() == pytest.approx(l1(pred[i], target[i]), abs=1e-12)
     assert math.isinf(got["psnr"][1].item())
     assert torch.isnan(batch_image_scores(t(pred[:, :8, :8]), t(target[:, :8, :8]))["ssim"]).all()
@@ -187,7 +187,7 @@ def test_batched_colour_rule_and_confusion_equal_the_per_image_ones():
     maps = rng.integers(0, 256, size=(2, 16, 20, 3), dtype=np.uint8)
     maps[0, 0, 0] = (np.asarray(CLASS_COLORS_OF["road"], int) + CLASS_COLORS_OF["sidewalk"]) // 2  # near a tie
     maps[0, 0, 1] = PALETTE[3]
-    ids = batch_train_ids(torch.from_numpy(maps).permute(0, 3, 1, 2).contiguous(), chunk=77)
+    ids = batch_train_ids(torch.from_numpy(maps).permute(0, 3, 1, 2).contiguous())
     want = np.stack([colours_to_train_ids(m) for m in maps])
     assert ids.dtype == torch.uint8 and (ids.numpy() == want).all()
     other = np.roll(want, 3, axis=2)

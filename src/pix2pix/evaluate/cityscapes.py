@@ -124,17 +124,27 @@ def train_ids_to_colours(ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def batch_train_ids(rgb: torch.Tensor, chunk: int = 1 << 18) -> torch.Tensor:
+_BUFFERS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # per device: (seen, table), 2**24 each
+
+
+def batch_train_ids(rgb: torch.Tensor) -> torch.Tensor:
     """:func:`colours_to_train_ids` for a batch where it lies: uint8 (B, 3, H, W) colour maps ->
-    uint8 (B, H, W) trainIds on the same device. Distances in int32 (exact; ties to the lower
-    palette index, as there), ``chunk`` pixels at a time to bound memory."""
-    b, _, h, w = rgb.shape
-    flat = rgb.permute(0, 2, 3, 1).reshape(-1, 3).to(torch.int32)
+    uint8 (B, H, W) trainIds on the same device. The rule runs once per distinct colour of the
+    batch (a JPEG label map has a few thousand), with exact int32 distances (ties to the lower
+    palette index, as there); a 2**24-entry table of this batch's colours (16 MB, kept per device)
+    then gives every pixel its class in one gather, without sorting."""
+    key = str(rgb.device)
+    if key not in _BUFFERS:
+        _BUFFERS[key] = (torch.zeros(1 << 24, dtype=torch.bool, device=rgb.device),
+                         torch.empty(1 << 24, dtype=torch.uint8, device=rgb.device))
+    seen, table = _BUFFERS[key]
+    c = rgb.to(torch.int32)
+    codes = (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]  # (B, H, W), the 24-bit colour
+    seen[codes] = True
+    distinct = seen.nonzero().squeeze(1).to(torch.int32)
+    seen[distinct] = False  # ready for the next batch
+    colours = torch.stack([distinct >> 16, (distinct >> 8) & 255, distinct & 255], dim=1)  # (U, 3)
     palette = torch.from_numpy(PALETTE).to(rgb.device, torch.int32)
-    ids = torch.from_numpy(PALETTE_TRAIN_IDS).to(rgb.device)
-    out = torch.empty(flat.shape[0], dtype=torch.uint8, device=rgb.device)
-    for start in range(0, flat.shape[0], chunk):
-        x = flat[start:start + chunk]
-        d = sum((x[:, c, None] - palette[None, :, c]) ** 2 for c in range(3))
-        out[start:start + chunk] = ids[d.argmin(1)]
-    return out.reshape(b, h, w)
+    d = sum((colours[:, i, None] - palette[None, :, i]) ** 2 for i in range(3))  # (U, 29)
+    table[distinct.long()] = torch.from_numpy(PALETTE_TRAIN_IDS).to(rgb.device)[d.argmin(1)]
+    return table[codes.long()]
