@@ -19,6 +19,7 @@ Each is timed ``--repeat`` times after one warm-up; the best time is reported (p
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -77,6 +78,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     split_dir = Path(args.data) / args.split
+    # (older versions, timed for comparison, have no FID and no ``fid`` argument)
+    no_fid = {"fid": False} if "fid" in inspect.signature(evaluate_files).parameters else {}
     results: dict = {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                      "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "device": args.device,
                      "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "timings": {}}
@@ -98,7 +101,7 @@ def main(argv=None) -> int:
             def score() -> None:
                 evaluate_files(task, predictions=str(folder), targets=str(split_dir), paired=True,
                                segmenter=args.segmenter if task == "label2photo" else None, device=args.device,
-                               batch_size=args.batch_size, max_items=args.max_items, fid=False, progress=False)
+                               batch_size=args.batch_size, max_items=args.max_items, progress=False, **no_fid)
 
             t_decode, t_score = best_of(decode, args.repeat), best_of(score, args.repeat)
             results["timings"][task] = {"images": n, "decode_seconds": round(t_decode, 3),
@@ -114,7 +117,7 @@ def main(argv=None) -> int:
         def translate_and_score() -> None:
             evaluate_files(task, checkpoint=args.checkpoint, data=args.data, split=args.split,
                            segmenter=args.segmenter if task == "label2photo" else None, device=args.device,
-                           batch_size=args.batch_size, max_items=args.max_items, fid=False, progress=False)
+                           batch_size=args.batch_size, max_items=args.max_items, progress=False, **no_fid)
 
         t = best_of(translate_and_score, args.repeat)
         n = len(find_pairs(args.data, args.split)[:args.max_items])

@@ -100,7 +100,7 @@ def test_generic_scores_of_a_checkpoint_match_an_independent_computation(tmp_pat
         expected.append((psnr(fake, b), ssim(fake, b)))
     assert r["images"] == 4 and "pixel_accuracy" not in r
     assert [row["psnr"] for row in r["per_image"]] == pytest.approx([e[0] for e in expected], abs=1e-9)
-    assert r["ssim"] == pytest.approx(np.mean([e[1] for e in expected]), abs=1e-6)  # float32 blur in evaluate
+    assert r["ssim"] == pytest.approx(np.mean([e[1] for e in expected]), abs=2e-6)  # float32 SSIM in evaluate
     assert r["settings"]["checkpoint"] == str(trained_run) and r["settings"]["direction"] == "AtoB"
     page = (report / "index.html").read_text()
     assert page.count("<tr>") == 4 + 1 + 1 + len(r["settings"])  # images + header + summary tables

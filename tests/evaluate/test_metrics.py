@@ -171,7 +171,7 @@ def test_batched_scores_equal_the_per_image_definitions():
     got = batch_image_scores(t(pred), t(target))
     for i in range(3):
         assert got["psnr"][i].item() == pytest.approx(psnr(pred[i], target[i]), abs=1e-9)
-        assert got["ssim"][i].item() == pytest.approx(ssim(pred[i], target[i]), abs=1e-6)  # float32 blur
+        assert got["ssim"][i].item() == pytest.approx(ssim(pred[i], target[i]), abs=2e-6)  # float32
         assert got["l1"][i].item() == pytest.approx(l1(pred[i], target[i]), abs=1e-12)
     assert math.isinf(got["psnr"][1].item())
     assert torch.isnan(batch_image_scores(t(pred[:, :8, :8]), t(target[:, :8, :8]))["ssim"]).all()

@@ -93,8 +93,8 @@ class Evaluator:
             if pred.shape[1] != 3 or tgt.shape[1] != 3:
                 raise DataError(f"{batch.names[0]}: --task {self.task} needs RGB images (the Cityscapes colours)")
         if self.task == "photo2label":
-            maps["pred"] = batch_train_ids(pred)
-            self._segmentation(maps["pred"], batch_train_ids(tgt), self.conf, "pixel_accuracy")
+            maps["pred"], tgt_ids = batch_train_ids(torch.cat([pred, tgt])).split(len(pred))  # one pass
+            self._segmentation(maps["pred"], tgt_ids, self.conf, "pixel_accuracy")
         elif self.task == "label2photo":
             if src is None:
                 raise DataError(f"{batch.names[0]}: label2photo needs the input label map of each prediction "

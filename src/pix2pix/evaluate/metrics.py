@@ -206,18 +206,25 @@ def batch_image_scores(pred: torch.Tensor, target: torch.Tensor, window: int = 1
     if h < window or w < window:
         return out
     g = torch.from_numpy(gaussian_window(window, sigma)).to(pred.device)
-    # the five local means at once, of values centred on 127.5 (a blur of a constant is that
-    # constant, so the variances are unchanged and the float32 sums stay 4x smaller); the SSIM
-    # formula then runs in float64: within 1e-6 of the float64 definition (tests)
-    x, y = pred.float() - 127.5, target.float() - 127.5
-    maps = blur_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), g).double().split(c, dim=1)
-    mu_x, mu_y = maps[0], maps[1]
-    var_x, var_y, cov = maps[2] - mu_x ** 2, maps[3] - mu_y ** 2, maps[4] - mu_x * mu_y
-    mu_x, mu_y = mu_x + 127.5, mu_y + 127.5
-    c1, c2 = (k1 * 255.0) ** 2, (k2 * 255.0) ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
-    out["ssim"] = s.reshape(b, c, -1).mean(dim=2).mean(dim=1)
+    if b > 8:  # 8 images at a time: their planes stay in the CPU's cache (25 % faster than 16 here)
+        out["ssim"] = torch.cat([_ssim(pred[i:i + 8], target[i:i + 8], g, k1, k2) for i in range(0, b, 8)])
+    else:
+        out["ssim"] = _ssim(pred, target, g, k1, k2)
     return out
+
+
+def _ssim(pred: torch.Tensor, target: torch.Tensor, g: torch.Tensor, k1: float, k2: float) -> torch.Tensor:
+    b, c = pred.shape[:2]
+    # the five local means at once, of values centred on 127.5 (a blur of a constant is that
+    # constant, so variances are unchanged and float32 sums stay 4x smaller); all in float32:
+    # within 2e-6 of the float64 definition on 8-bit images (tests)
+    x, y = pred.float() - 127.5, target.float() - 127.5
+    mx, my, xx, yy, xy = blur_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), g).split(c, dim=1)
+    c1, c2 = (k1 * 255.0) ** 2, (k2 * 255.0) ** 2
+    mxy, mx2, my2 = mx * my, mx * mx, my * my
+    ux, uy = mx + 127.5, my + 127.5
+    s = ((2 * ux * uy + c1) * (2 * (xy - mxy) + c2)) / ((ux * ux + uy * uy + c1) * (xx - mx2 + yy - my2 + c2))
+    return s.reshape(b, c, -1).double().mean(dim=2).mean(dim=1)
 
 
 def image_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
