@@ -7,7 +7,8 @@
 1. Predictions to score are written once to a temporary folder: for photo2label, each val label map
    with a few pixels repainted (PNG); for generic, the val photos slightly shifted (PNG).
 2. **decode**: the files ``evaluate --predictions`` reads (each prediction and its val pair), read
-   by the same parallel, prefetching reader, stacked into batches, nothing scored.
+   by the same parallel, prefetching reader, stacked into batches, nothing scored (and, for
+   reference, the same files decoded by plain Pillow in one thread).
 3. **evaluate --predictions**: the whole command's work (``evaluate_files``) for photo2label
    (colour rule, confusion matrix, PSNR / SSIM / L1) and generic (PSNR / SSIM / L1); label2photo
    with ``--segmenter`` (the segmenter then runs on 1000 photos).
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pix2pix.data.images import read_image
 from pix2pix.data.pairs import find_pairs, read_pair
 from pix2pix.evaluate import evaluate_files
 from pix2pix.evaluate.predictions import from_folders
@@ -98,17 +100,27 @@ def main(argv=None) -> int:
                 for _ in source.batches(args.batch_size):
                     pass
 
+            def decode_one_thread() -> None:  # plain Pillow, one file after the other
+                names = sorted(f.stem for f in folder.iterdir())[:args.max_items]
+                pairs = {pf.name: pf for pf in find_pairs(args.data, args.split)}
+                for name in names:
+                    read_image(folder / f"{name}.png", 3)
+                    read_pair(pairs[name], 3, 3)
+
             def score() -> None:
                 evaluate_files(task, predictions=str(folder), targets=str(split_dir), paired=True,
                                segmenter=args.segmenter if task == "label2photo" else None, device=args.device,
                                batch_size=args.batch_size, max_items=args.max_items, progress=False, **no_fid)
 
             t_decode, t_score = best_of(decode, args.repeat), best_of(score, args.repeat)
+            t_serial = best_of(decode_one_thread, 1)
             results["timings"][task] = {"images": n, "decode_seconds": round(t_decode, 3),
+                                        "decode_one_thread_seconds": round(t_serial, 3),
                                         "evaluate_seconds": round(t_score, 3), "ratio": round(t_score / t_decode, 2),
                                         "images_per_second": round(n / t_score, 1)}
-            print(f"{task:12s} {n} pairs: decode {t_decode:6.2f} s, evaluate --predictions {t_score:6.2f} s "
-                  f"({t_score / t_decode:.2f}x decode, {n / t_score:.0f} images/s)", flush=True)
+            print(f"{task:12s} {n} pairs: decode {t_decode:6.2f} s (one thread {t_serial:5.2f} s), evaluate "
+                  f"--predictions {t_score:6.2f} s ({t_score / t_decode:.2f}x decode, {n / t_score:.0f} images/s)",
+                  flush=True)
     if args.checkpoint:
         from pix2pix import load
 
