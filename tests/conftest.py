@@ -36,6 +36,31 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_inception_download(tmp_path_factory):
+    """Tests never download the 91 MB FID weights, nor find a real copy in the user's caches: torch's
+    hub folder points to an empty temporary one and a download fails as it does offline."""
+    from pix2pix.errors import DownloadError
+    from pix2pix.evaluate import inception
+
+    old_env = {k: os.environ.get(k) for k in ("TORCH_HOME",)}  # (PIX2PIX_CACHE: private_cache)
+    for key in old_env:
+        os.environ[key] = str(tmp_path_factory.mktemp(key.lower()))
+    old_download = inception.download_weights
+
+    def offline(progress: bool = True):
+        raise DownloadError("downloads are off in the tests")
+
+    inception.download_weights = offline
+    yield
+    inception.download_weights = old_download
+    for key, value in old_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 TINY = dict(netG="unet_32", ngf=8, ndf=8, load_size=36, crop_size=32, batch_size=2, epochs=1, precision="fp32",
             epochs_decay=0, log_every=2, sample_every=1000, save_every=1, n_samples=2, device="cpu")
 

@@ -25,7 +25,6 @@ pytest.importorskip("onnxscript", reason="the export extra is not installed (pip
 
 from pix2pix.deploy.export import export_model, output_paths  # noqa: E402
 from pix2pix.deploy.formats import onnx as onnx_format  # noqa: E402
-from pix2pix.models.sampling import SampledDropout, keep_all_dropout, with_explicit_sampling  # noqa: E402
 
 SUFFIX = {"safetensors": ".safetensors", "torchscript": ".ts", "torch-export": ".pt2", "onnx": ".onnx"}
 
@@ -119,7 +118,7 @@ def test_translate_cli_accepts_every_exported_file(exported, trained_run, synthe
             assert np.abs(a - np.asarray(Image.open(want), dtype=int)).max() <= 1, (fmt, want.name)
 
 
-def test_paper_sampling_export_keeps_batch_statistics_and_dropout(trained_run, tmp_path):
+def test_paper_sampling_export_keeps_per_image_statistics_and_dropout(trained_run, tmp_path):
     import onnxruntime as ort
 
     results = export_model(trained_run, ["torchscript", "onnx"], tmp_path, paper_sampling=True)
@@ -130,14 +129,21 @@ def test_paper_sampling_export_keeps_batch_statistics_and_dropout(trained_run, t
     assert Translator(ts.generator, ts.config).paper_sampling  # a program keeps its mode
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     assert not torch.equal(ts(x), ts(x))  # dropout is sampled on every call
-    # the trap: with batch statistics, one image's output depends on the rest of its batch. Dropout
-    # masks are fixed to ones here (as in verification) so only the normalisation differs.
+    # each image is normalised by its own statistics, so its output does not depend on the rest of
+    # its batch. Dropout masks are fixed to ones here (as in verification) to compare exactly.
     fixed = onnx_format.without_sampling((tmp_path / "generator-paper.onnx").read_bytes())
     session = ort.InferenceSession(fixed, providers=["CPUExecutionProvider"])
     a, b, c = (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(s)) * 2 - 1 for s in (1, 2, 3))
+    alone = session.run(None, {"input": a.numpy()})[0][0]
     with_b = session.run(None, {"input": torch.cat([a, b]).numpy()})[0][0]
-    with_c = session.run(None, {"input": torch.cat([a, c]).numpy()})[0][0]
-    assert np.abs(with_b - with_c).max() > 1e-2
+    with_c = session.run(None, {"input": torch.cat([c, a]).numpy()})[0][1]
+    assert np.abs(with_b - alone).max() < 1e-5 and np.abs(with_c - alone).max() < 1e-5
+    eval_mode = load(trained_run, device="cpu")(a)[0].numpy()
+    assert np.abs(alone - eval_mode).max() > 1e-2  # and the statistics are not the running ones
+    assert ts.meta["statistics"] == "per_image" and not ts.one_at_a_time
+    older = ts.generator  # a paper-sampling file exported before per-image statistics (no such key) ...
+    older.meta = {k: v for k, v in older.meta.items() if k != "statistics"}
+    assert Translator(older, ts.config).one_at_a_time  # ... runs one image per forward pass
     with pytest.raises(ConfigError, match="exported with --paper-sampling and its mode is fixed"):
         load(tmp_path / "generator-paper.onnx", device="cpu", paper_sampling=False)
     # translate runs it in its own mode without being asked
@@ -151,30 +157,6 @@ def test_eval_export_output_does_not_depend_on_the_batch(exported):
     t = load(exported["dir"] / "generator.onnx", device="cpu")
     a, b, c = (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(s)) * 2 - 1 for s in (1, 2, 3))
     torch.testing.assert_close(t(torch.cat([a, b]))[0], t(torch.cat([a, c]))[0], atol=1e-6, rtol=0)
-
-
-def test_explicit_sampling_equals_train_mode_batch_norm():
-    from pix2pix.models import UNet
-
-    g = UNet(3, 3, depth=5, ngf=8, dropout=0.5)
-    for m in g.modules():  # running statistics far from the batch's, so eval and train mode differ
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-    x = torch.rand(3, 3, 64, 32) * 2 - 1
-    explicit = keep_all_dropout(with_explicit_sampling(g))
-    train = g.train()
-    for m in train.modules():
-        if isinstance(m, torch.nn.Dropout):  # keep-all dropout = identity scaled by 1 / (1 - p)
-            m.forward = lambda t, p=m.p: t / (1 - p)
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = 0.0
-    with torch.no_grad():
-        torch.testing.assert_close(explicit(x), train(x), atol=1e-5, rtol=0)
-        assert (explicit(x) - g.eval()(x)).abs().max() > 1e-2
-    drop = SampledDropout(0.5)
-    y = drop(torch.ones(100_000))
-    assert abs((y == 0).float().mean().item() - 0.5) < 0.01 and set(y.unique().tolist()) == {0.0, 2.0}
 
 
 def test_half_precision_onnx_and_safetensors(trained_run, exported, reference, tmp_path):

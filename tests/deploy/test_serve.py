@@ -4,6 +4,7 @@ batching, and a model that never blocks the event loop."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import struct
 import sys
@@ -139,21 +140,30 @@ def test_other_errors_are_json_too(client):
 def test_requests_that_arrive_together_share_a_batch(translator):
     images = [Image.fromarray(noise_image(32 + 8 * i, 40, seed=i)) for i in range(4)]
 
-    async def together():
-        batcher = Batcher(translator, max_batch=8)
+    async def together(t: Translator):
+        batcher = Batcher(t, max_batch=8)
         await batcher.start()
         try:
             return await asyncio.gather(*(batcher.translate(im) for im in images)), batcher.stats
         finally:
             await batcher.stop()
 
-    outputs, stats = asyncio.run(together())
+    outputs, stats = asyncio.run(together(translator))
     assert stats == {"requests": 4, "batches": 1, "largest_batch": 4}
     for image, out in zip(images, outputs):  # eval mode: batching does not change anyone's result
         assert np.abs(np.asarray(out, dtype=int) - np.asarray(translator(image), dtype=int)).max() <= 1
-    paper = Translator(translator.generator, translator.config, paper_sampling=True)
-    assert create_app(paper).state.batcher.max_batch == 1  # batch statistics would mix users' images
-    translator._set_mode()  # the shared module back to eval mode
+    # paper sampling normalises each image by its own statistics, so its requests share batches too
+    # (dropout off here, so that only the normalisation could mix one user's image into another's)
+    g = copy.deepcopy(translator.generator)
+    for m in g.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    paper = Translator(g, translator.config, paper_sampling=True)
+    assert create_app(paper).state.batcher.max_batch == 8
+    outputs, stats = asyncio.run(together(paper))
+    assert stats["largest_batch"] == 4
+    for image, out in zip(images, outputs):
+        assert np.abs(np.asarray(out, dtype=int) - np.asarray(paper(image), dtype=int)).max() <= 1
 
 
 class PickyGenerator:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -50,12 +52,55 @@ def test_eval_mode_is_deterministic_and_paper_sampling_is_not(trained_run):
     t = load(trained_run, device="cpu")
     assert torch.equal(t(x), t(x))
     p = load(trained_run, device="cpu", paper_sampling=True)
-    bn = next(m for m in p.generator.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    before = bn.running_mean.clone()
     a, b = p(x), p(x)
     assert not torch.equal(a, b)  # dropout is on
-    assert torch.equal(bn.running_mean, before)  # but the stored statistics are untouched
     assert not torch.equal(a, t(x))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in p.generator.modules())  # per-image norms
+
+
+def _without_dropout(translator: Translator) -> torch.nn.Module:
+    g = copy.deepcopy(translator.generator)
+    for m in g.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    return g
+
+
+def test_paper_sampling_gives_an_image_the_same_output_alone_and_among_others(reference):
+    """The paper's test time is train mode on a batch of one: an image's result must not depend on
+    the images it is batched with (here without dropout, so only the normalisation can differ)."""
+    g = _without_dropout(reference)
+    batch = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    paper = Translator(g, reference.config, paper_sampling=True, batch_size=8)
+    together = paper(batch)
+    for i in (0, 5):
+        torch.testing.assert_close(paper(batch[i:i + 1])[0], together[i], atol=1e-5, rtol=0)
+    # what the paper ran: train mode (batch statistics) on each image alone ...
+    ref = copy.deepcopy(g).train()
+    with torch.no_grad():
+        alone = torch.cat([ref(batch[i:i + 1]) for i in range(8)]).clamp(-1, 1)
+        pooled = ref(batch).clamp(-1, 1)  # ... not on all eight at once, which differs
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=0)
+    assert (pooled - alone).abs().max() > 1e-2
+    assert (together - reference(batch)).abs().max() > 1e-2  # and it is not eval mode either
+
+
+def test_seeded_paper_sampling_is_per_image_and_independent_of_the_batch_size(trained_run):
+    x = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    outs = {}
+    for bs in (1, 2, 5):
+        t = load(trained_run, device="cpu", paper_sampling=True, batch_size=bs, seed=7)
+        outs[bs] = t(x)
+    torch.testing.assert_close(outs[1], outs[2], atol=1e-5, rtol=0)
+    torch.testing.assert_close(outs[1], outs[5], atol=1e-5, rtol=0)
+    t = load(trained_run, device="cpu", paper_sampling=True, seed=7)
+    t(x[:2])  # images 0 and 1
+    later = t(x[:1])  # image 0 again, now as image 2 of the run: other noise
+    assert (later[0] - outs[1][0]).abs().max() > 1e-3
+    t.reseed(7)
+    torch.testing.assert_close(t(x[:1])[0], outs[1][0], atol=1e-5, rtol=0)
+    other = load(trained_run, device="cpu", paper_sampling=True, seed=8)(x)
+    assert (other - outs[1]).abs().max() > 1e-3
 
 
 def test_translate_folder_with_odd_sizes(tmp_path, translator):

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import write_ab
@@ -99,7 +100,7 @@ def test_generic_scores_of_a_checkpoint_match_an_independent_computation(tmp_pat
         expected.append((psnr(fake, b), ssim(fake, b)))
     assert r["images"] == 4 and "pixel_accuracy" not in r
     assert [row["psnr"] for row in r["per_image"]] == pytest.approx([e[0] for e in expected], abs=1e-9)
-    assert r["ssim"] == pytest.approx(np.mean([e[1] for e in expected]), abs=1e-9)
+    assert r["ssim"] == pytest.approx(np.mean([e[1] for e in expected]), abs=2e-6)  # float32 SSIM in evaluate
     assert r["settings"]["checkpoint"] == str(trained_run) and r["settings"]["direction"] == "AtoB"
     page = (report / "index.html").read_text()
     assert page.count("<tr>") == 4 + 1 + 1 + len(r["settings"])  # images + header + summary tables
@@ -151,8 +152,28 @@ def test_label2photo_end_to_end(tmp_path, trained_run, synthetic_root, segmenter
     assert r["real"]["pixel_accuracy"] == pytest.approx(seg_val["pixel_accuracy"])
     assert r["ratio_to_real"]["class_iou"] == pytest.approx(r["class_iou"] / r["real"]["class_iou"])
     assert 0 <= r["pixel_accuracy"] <= 1 and len(r["per_image"]) == 4
-    assert "real photos" in capsys.readouterr().out
+    console = capsys.readouterr().out
+    assert "real photos" in console and "Frechet (segmenter)" in console
     assert len(list((tmp_path / "rep" / "images").glob("*_output_segmented.jpg"))) == 4
+    # the segmenter-feature distance, recomputed from the segmenter's own features of the same images
+    from test_realism import fid_low_rank
+
+    from pix2pix import load
+    from pix2pix.data.convert import to_uint8, to_unit_range
+    from pix2pix.evaluate.segmenter import Segmenter
+
+    seg, t = Segmenter.load(segmenter_file, device="cpu"), load(trained_run, device="cpu")
+    labels, photos = zip(*(read_pair(p, 3, 3) for p in find_pairs(synthetic_root, "val")))  # A | B
+    as_tensor = lambda arrays: torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+    fake = to_uint8(t(to_unit_range(as_tensor(labels))))  # the run translates A (labels) -> B (photos)
+    with torch.no_grad():
+        f_fake = seg.model.forward_with_features(to_unit_range(fake))[1].double().numpy()
+        f_real = seg.model.forward_with_features(to_unit_range(as_tensor(photos)))[1].double().numpy()
+    realism = r["segmenter_realism"]
+    assert realism["dims"] == f_fake.shape[1] == 8 + 16 + 32 and realism["images"] == [4, 4]
+    assert realism["frechet"] == pytest.approx(fid_low_rank(f_fake, f_real), rel=1e-6)
+    floor = realism["halves"]["real_vs_real"]["frechet"]
+    assert floor == pytest.approx(fid_low_rank(f_real[[0, 2]], f_real[[1, 3]]), rel=1e-6)
 
 
 def test_bad_segmenter_file(tmp_path):

@@ -155,3 +155,44 @@ def test_ssim_matches_the_papers_definition():
         assert ssim(x, y) == pytest.approx(reference_ssim(x, y), abs=1e-9)
     assert ssim(x, noisy) > ssim(x, 255 - x)
     assert math.isnan(ssim(x[:8, :8], x[:8, :8]))  # smaller than the window
+
+
+# ----- the batched versions evaluate uses -------------------------------------------------------
+def test_batched_scores_equal_the_per_image_definitions():
+    import torch
+
+    from pix2pix.evaluate.metrics import batch_image_scores
+
+    rng = np.random.default_rng(5)
+    target = rng.integers(0, 256, size=(3, 24, 30, 3), dtype=np.uint8)
+    pred = np.clip(target.astype(int) + rng.integers(-40, 41, size=target.shape), 0, 255).astype(np.uint8)
+    pred[1] = target[1]  # identical: PSNR inf
+    t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+    got = batch_image_scores(t(pred), t(target))
+    for i in range(3):
+        assert got["psnr"][i].item() == pytest.approx(psnr(pred[i], target[i]), abs=1e-9)
+        assert got["ssim"][i].item() == pytest.approx(ssim(pred[i], target[i]), abs=2e-6)  # float32
+        assert got["l1"][i].item() == pytest.approx(l1(pred[i], target[i]), abs=1e-12)
+    assert math.isinf(got["psnr"][1].item())
+    assert torch.isnan(batch_image_scores(t(pred[:, :8, :8]), t(target[:, :8, :8]))["ssim"]).all()
+
+
+def test_batched_colour_rule_and_confusion_equal_the_per_image_ones():
+    import torch
+
+    from pix2pix.evaluate.cityscapes import batch_train_ids
+    from pix2pix.evaluate.metrics import confusion_counts
+
+    rng = np.random.default_rng(6)
+    maps = rng.integers(0, 256, size=(2, 16, 20, 3), dtype=np.uint8)
+    maps[0, 0, 0] = (np.asarray(CLASS_COLORS_OF["road"], int) + CLASS_COLORS_OF["sidewalk"]) // 2  # near a tie
+    maps[0, 0, 1] = PALETTE[3]
+    ids = batch_train_ids(torch.from_numpy(maps).permute(0, 3, 1, 2).contiguous())
+    want = np.stack([colours_to_train_ids(m) for m in maps])
+    assert ids.dtype == torch.uint8 and (ids.numpy() == want).all()
+    other = np.roll(want, 3, axis=2)
+    assert (confusion_counts(ids, torch.from_numpy(other), NUM_CLASSES).numpy()
+            == sum(confusion_matrix(want[i], other[i], NUM_CLASSES) for i in range(2))).all()
+
+
+CLASS_COLORS_OF = {lb.name: lb.color for lb in LABELS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .options import Command
+from .options import PAPER_SAMPLING_HELP, SEED_HELP, Command
 
 log = logging.getLogger("pix2pix")
 MODEL_HELP = ("a run folder or checkpoint; an export (.safetensors, .onnx, .pt2, .ts); a Hugging Face folder; the "
@@ -22,7 +22,8 @@ def _translate_args(p: argparse.ArgumentParser) -> None:
                    help="inputs are pairs in the training layout (AB files or A/ B/ folders): the model's "
                         "input side is translated and the other side shown as target")
     p.add_argument("--native-size", action="store_true", help="translate at each image's own size (padded)")
-    p.add_argument("--paper-sampling", action="store_true", help="dropout and batch statistics on, as the paper")
+    p.add_argument("--paper-sampling", action="store_true", help=PAPER_SAMPLING_HELP)
+    p.add_argument("--sampling-seed", type=int, default=None, help=SEED_HELP)
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (8)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
@@ -40,7 +41,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     # without --paper-sampling an exported program keeps the mode it was exported in
     translator = load(args.checkpoint, device=args.device, paper_sampling=args.paper_sampling or None,
-                      batch_size=args.batch_size, trust_program=args.trust_program)
+                      batch_size=args.batch_size, seed=args.sampling_seed, trust_program=args.trust_program)
     items = collect_inputs(args.input, paired=args.paired)
     report = translate_files(translator, items, args.output, side_by_side=args.side_by_side,
                              native_size=args.native_size, strict=args.strict)
@@ -69,7 +70,8 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                    help="a file (model.onnx, model.ts, ...) for one format, a folder that receives "
                         "generator[-paper][-fp16].SUFFIX per format, or with --format pretrained the folder itself")
     p.add_argument("--paper-sampling", action="store_true",
-                   help="export the paper's test-time behaviour (dropout on, batch statistics) instead of eval mode")
+                   help="export the paper's test-time behaviour (dropout on, each image normalised by its own "
+                        "statistics) instead of eval mode")
     p.add_argument("--half", action="store_true", help="fp16 weights (onnx, safetensors); the cost is reported")
     p.add_argument("--tolerance", type=float, default=None,
                    help="largest allowed difference from PyTorch (1e-3; 2e-2 with --half)")
@@ -110,7 +112,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-alive", type=float, default=5.0, help="seconds an idle connection stays open (5)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--paper-sampling", action="store_true",
-                   help="dropout and batch statistics on, as the paper (each request then runs alone)")
+                   help=PAPER_SAMPLING_HELP)
     p.add_argument("--trust-program", action="store_true",
                    help="allow a .pt2 or .ts --checkpoint: such programs can run code or touch files; only for "
                         "files whose source you trust")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .options import Command
+from .options import PAPER_SAMPLING_HELP, SEED_HELP, Command
 
 log = logging.getLogger("pix2pix")
 
@@ -40,10 +40,15 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--segmenter", metavar="FILE", help="label2photo's segmenter (with --train-segmenter: where to save it)")
     m.add_argument("--native-size", action="store_true", help="translate at each image's own size (padded)")
-    m.add_argument("--paper-sampling", action="store_true", help="dropout and batch statistics on, as the paper")
+    m.add_argument("--paper-sampling", action="store_true", help=PAPER_SAMPLING_HELP)
+    m.add_argument("--sampling-seed", type=int, default=None, help=SEED_HELP)
     m.add_argument("--trust-program", action="store_true",
                    help="allow a .pt2 or .ts --checkpoint (programs that can run code or touch files)")
     m.add_argument("--batch-size", type=int, default=8, help="images per forward pass / training batch (8)")
+    m.add_argument("--inception-weights", metavar="FILE",
+                   help="FID / KID Inception weights (weights-inception-2015-12-05-6726825d.pth); default: the "
+                        "cached file, else a download on first use")
+    m.add_argument("--no-fid", action="store_true", help="skip FID / KID (label2photo and generic compute them)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     s = p.add_argument_group("segmenter training (--train-segmenter --data DIR --segmenter FILE)")
     s.add_argument("--train-segmenter", action="store_true",
@@ -70,7 +75,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         direction=args.direction, pred_suffix=args.pred_suffix, target_suffix=args.target_suffix,
         input_suffix=args.input_suffix, segmenter=args.segmenter, report_dir=args.report, json_path=args.json,
         max_items=args.max_items, native_size=args.native_size, paper_sampling=args.paper_sampling,
-        batch_size=args.batch_size, device=args.device, trust_program=args.trust_program,
+        sampling_seed=args.sampling_seed, batch_size=args.batch_size, device=args.device,
+        inception_weights=args.inception_weights, fid=not args.no_fid, trust_program=args.trust_program,
         cache=not args.no_cache, cache_dir=args.cache_dir)
     print(format_results(results))
     for written in (args.json, args.report and f"{args.report}/index.html"):

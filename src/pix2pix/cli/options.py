@@ -17,6 +17,10 @@ from typing import Any, Callable, Collection
 from ..config import PRESETS, option_fields
 
 GROUP_TITLES = {"data": "data", "model": "model", "train": "training"}
+# the flags of the commands that run a model (translate, evaluate, serve)
+PAPER_SAMPLING_HELP = "the paper's test-time sampling: dropout on, each image normalised by its own statistics"
+SEED_HELP = ("with --paper-sampling: draw each image's dropout noise from this seed and the image's position "
+             "(same outputs at any batch size; needs the weights, not an exported program)")
 
 
 @dataclass(frozen=True)

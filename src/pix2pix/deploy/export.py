@@ -23,8 +23,8 @@ from the PyTorch model is reported, and above ``tolerance`` (1e-3) the export fa
 written. ``--half`` files are compared with the fp32 model, so their number is the cost of fp16.
 
 Mode: eval (dropout off, running statistics) unless ``paper_sampling``; then the program normalises
-with each input batch's statistics and samples dropout (see ``models/sampling.py``), so one image's
-output depends on the other images in its batch. safetensors stores weights only: it has no mode.
+each image with its own statistics and samples dropout (see ``models/sampling.py``), so an image's
+output does not depend on the other images in its batch. safetensors stores weights only: it has no mode.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ decoding); 415 not an image or an unsupported Content-Type; 503 with ``Retry-Aft
 in flight is at its limit (:mod:`.limits`: requests, decoded pixels, connections, time limits).
 
 The model runs in one worker thread, never on the event loop: requests that arrive while it is busy
-wait in a queue and go through the next forward pass together (up to ``max_batch``). With
-``--paper-sampling`` each request runs alone, because batch statistics would make one user's output
-depend on another user's image.
+wait in a queue and go through the next forward pass together (up to ``max_batch``), with
+``--paper-sampling`` too: it normalises each image by its own statistics, so one user's output never
+depends on another user's image.
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ def create_app(translator: Translator, *, max_bytes: int = DEFAULT_MAX_BYTES,
         raise ConfigError("--max-bytes and --max-pixels must be positive")
     limits = limits or ServerLimits()
     admission = Admission(limits)
-    batcher = Batcher(translator, 1 if translator.paper_sampling else max_batch)
+    batcher = Batcher(translator, max_batch)  # paper sampling is per image too: batches never mix results
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

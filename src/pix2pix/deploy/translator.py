@@ -12,8 +12,13 @@ result resized back to the input's size. With ``native_size=True`` the image is 
 multiple of 2**depth, translated at its own resolution, and cropped back (no resampling at all).
 
 Modes: eval mode by default (dropout off, batch-norm running statistics) so the same input always
-gives the same output. ``paper_sampling=True`` keeps dropout on and normalises with the statistics of
-the test batch itself, as the paper does at test time; outputs then vary from call to call.
+gives the same output. ``paper_sampling=True`` runs the paper's test-time sampling: dropout on and
+batch normalisation with each image's own statistics (train mode on a batch of one), whatever the
+batch size, so batching never changes an image's result (``models/sampling.py``). The dropout noise
+is random from call to call, or, with ``seed``, drawn per image: the k-th image this Translator
+translates (k = 0, 1, ...) uses the seed ``image_seed(seed, k)``, so a run over a dataset gives the
+same outputs at any batch size. Per-image seeds need the weights (checkpoint or safetensors): an
+exported program draws its noise from its runtime.
 
 Model files: :func:`load` is the one way to open a model of any kind (a run folder, a training
 checkpoint, an exported ``.safetensors``, ``.onnx``, ``.pt2`` or ``.ts`` file, a Hugging Face
@@ -38,6 +43,7 @@ from ..data.augment import resize_unit
 from ..data.convert import image_to_tensor, tensor_to_image
 from ..devices import resolve_device
 from ..errors import ConfigError
+from ..models.sampling import image_seed, per_image_seeds, with_explicit_sampling
 from .formats import open_model
 
 ImageLike = Union[Image.Image, torch.Tensor]
@@ -48,7 +54,7 @@ class Translator:
 
     ``generator`` is any callable (B, input_nc, H, W) -> (B, output_nc, H, W) on floats in [-1, 1]
     with H, W multiples of ``2 ** depth``: an ``nn.Module`` (weights from a checkpoint or safetensors
-    file; its mode is set here) or an exported :class:`~pix2pix.deploy.formats.Program` (ONNX, TorchScript,
+    file; paper sampling runs an explicit-ops copy of it) or an exported :class:`~pix2pix.deploy.formats.Program` (ONNX, TorchScript,
     torch.export), whose mode was fixed when it was exported. ``paper_sampling=None`` means eval mode
     for a module and the program's own mode for a program; asking a program for the other mode is a
     :class:`ConfigError`.
@@ -56,21 +62,29 @@ class Translator:
 
     def __init__(self, generator: Callable[[torch.Tensor], torch.Tensor], config: TrainConfig,
                  device: torch.device | str = "cpu", paper_sampling: bool | None = None, batch_size: int = 8,
-                 kind: str = "checkpoint", meta: dict[str, Any] | None = None):
+                 kind: str = "checkpoint", meta: dict[str, Any] | None = None, seed: int | None = None):
         self.config = config
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.kind = kind  # "checkpoint", "safetensors", "onnx", "torch-export", "torchscript"
         self.meta = meta or {}
-        if isinstance(generator, nn.Module):
-            self.generator = generator.to(self.device)
+        self.is_module = isinstance(generator, nn.Module)
+        self.one_at_a_time = False  # a paper-sampling program of an older export: batch statistics
+        if self.is_module:
             self.paper_sampling = bool(paper_sampling)
-            self._set_mode()
+            # the paper's sampling runs an explicit-ops copy (per-image statistics, sampled dropout);
+            # the module handed in is left as it is
+            self.generator = (with_explicit_sampling(generator) if self.paper_sampling else generator.eval()).to(
+                self.device)
         else:
             self.generator = generator
             self.paper_sampling = bool(getattr(generator, "paper_sampling", False))
             if paper_sampling is not None and paper_sampling != self.paper_sampling:
                 raise ConfigError(_fixed_mode_message(self.paper_sampling))
+            self.one_at_a_time = self.paper_sampling and getattr(generator, "meta", {}).get("statistics") != "per_image"
+        self.seed: int | None = None
+        self.next_index = 0
+        self.reseed(seed)
 
     # ----- properties ---------------------------------------------------------------------------
     @property
@@ -86,15 +100,13 @@ class Translator:
     def input_channels(self) -> int:
         return self.config.model.input_nc
 
-    def _set_mode(self) -> None:
-        g = self.generator
-        if not self.paper_sampling:
-            g.eval()
-            return
-        g.train()  # dropout on, batch norm normalises with the batch's own statistics ...
-        for m in g.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = 0.0  # ... without changing the stored running statistics
+    def reseed(self, seed: int | None) -> None:
+        """Draw the paper-sampling noise per image from ``seed`` (None: unseeded), counting images
+        from 0 again."""
+        if seed is not None and self.paper_sampling and not self.is_module:
+            raise ConfigError("per-image seeds need the weights (a checkpoint or .safetensors file): an exported "
+                              "program draws its dropout noise from its runtime")
+        self.seed, self.next_index = seed, 0
 
     # ----- Hugging Face folders -----------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike, *, run_dir: str | os.PathLike | None = None,
@@ -144,7 +156,15 @@ class Translator:
         return resize_unit(y, (h, w))
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [self.generator(chunk) for chunk in x.split(self.batch_size)]
+        outs = []
+        for chunk in x.split(1 if self.one_at_a_time else self.batch_size):
+            if self.paper_sampling and self.seed is not None:
+                seeds = [image_seed(self.seed, self.next_index + k) for k in range(len(chunk))]
+                with per_image_seeds(self.generator, seeds, self.device):
+                    outs.append(self.generator(chunk))
+            else:
+                outs.append(self.generator(chunk))
+            self.next_index += len(chunk)
         return torch.cat(outs).clamp(-1, 1)
 
     def translate_images(self, images: Sequence[Image.Image], native_size: bool = False) -> list[Image.Image]:
@@ -196,21 +216,22 @@ def _resize_one(t: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
 
 
 def load(path: str | os.PathLike, device: str = "auto", paper_sampling: bool | None = None,
-         batch_size: int = 8, *, trust_program: bool = False) -> Translator:
+         batch_size: int = 8, seed: int | None = None, *, trust_program: bool = False) -> Translator:
     """Open any trained model as a :class:`Translator`: a run folder, a training checkpoint, an
     exported ``.safetensors`` / ``.onnx`` / ``.pt2`` / ``.ts`` file (``pix2pix export``), a Hugging
     Face folder, a reference ``*_net_G.pth``, or a pretrained model's name (``pix2pix download --model``).
-    ``.pt2`` and ``.ts`` programs can run code and need ``trust_program=True``.
 
     ``paper_sampling=None`` means the file's own mode (eval for weights). Exported programs
     cannot change mode: asking for the other one is a :class:`ConfigError` naming the file.
+    ``seed``: per-image dropout seeds for paper sampling (see the module docstring).
     ``.pt2`` and ``.ts`` files are programs that can run code or touch files: they are refused
-    unless ``trust_program=True`` (checkpoints, safetensors and ONNX files need no opt-in).
+    unless ``trust_program=True`` (checkpoints, safetensors, Hugging Face folders, reference files
+    and ONNX files need no opt-in).
     """
     opened = open_model(Path(path), resolve_device(device), trust_program=trust_program)
     try:
         return Translator(opened.generator, opened.config, opened.device, paper_sampling, batch_size, opened.kind,
-                          opened.meta)
+                          opened.meta, seed)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
 

@@ -14,6 +14,10 @@ Image similarity on 8-bit images (H, W, C), the way they are stored on disk: :fu
 255), :func:`ssim` (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, mean over
 the valid window positions and the channels) and :func:`l1` (mean absolute difference on the
 model's [-1, 1] scale, the same units as the ``G_L1`` training loss).
+
+``evaluate`` scores whole batches where they are (on the evaluation device, float64, no copy to
+the host per image) with :func:`batch_image_scores` and :func:`confusion_counts`; the per-image
+NumPy functions are the definitions, and the tests hold the batched ones to them.
 """
 
 from __future__ import annotations
@@ -35,16 +39,21 @@ def confusion_matrix(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch
     ``pred`` and ``target`` are integer class maps of the same shape. Target values outside
     ``[0, num_classes)`` are ignored; predicted values outside it are counted in the last column.
     """
-    p = torch.as_tensor(np.asarray(pred) if not isinstance(pred, torch.Tensor) else pred).reshape(-1).long()
-    t = torch.as_tensor(np.asarray(target) if not isinstance(target, torch.Tensor) else target).reshape(-1).long()
+    p = torch.as_tensor(np.asarray(pred) if not isinstance(pred, torch.Tensor) else pred)
+    t = torch.as_tensor(np.asarray(target) if not isinstance(target, torch.Tensor) else target)
+    return confusion_counts(p, t, num_classes).cpu().numpy()
+
+
+def confusion_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """:func:`confusion_matrix` on tensors of any shape (e.g. a batch (B, H, W)), left on their device."""
+    p, t = pred.reshape(-1).long(), target.reshape(-1).long()
     if p.shape != t.shape:
         raise ValueError(f"prediction and target differ in size: {tuple(p.shape)} vs {tuple(t.shape)}")
     k = num_classes
     keep = (t >= 0) & (t < k)
-    p, t = p[keep].cpu(), t[keep].cpu()
     p = torch.where((p >= 0) & (p < k), p, torch.full_like(p, k))
-    counts = torch.bincount(t * (k + 1) + p, minlength=k * (k + 1))
-    return counts.reshape(k, k + 1).numpy().astype(np.int64)
+    index = torch.where(keep, t * (k + 1) + p, torch.full_like(p, k * (k + 1)))  # not scored: a spare bin
+    return torch.bincount(index, minlength=k * (k + 1) + 1)[:-1].reshape(k, k + 1)
 
 
 @dataclass
@@ -167,6 +176,55 @@ def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 255.0, window
     cov = blur(x * y) - mu_x * mu_y
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
     return float(s.mean(dim=(1, 2, 3)).mean())
+
+
+def blur_valid(planes: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable "valid" correlation of (N, C, H, W) planes with the 1-D window ``g`` (along W,
+    then H): (N, C, H - k + 1, W - k + 1), in float32 as depthwise convolutions (channels-last:
+    oneDNN's fast path on CPUs; TF32 off on GPUs, so every product is full float32)."""
+    c = planes.shape[1]
+    w = g.float()
+    x = planes.float().contiguous(memory_format=torch.channels_last)
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        x = F.conv2d(x, w.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
+        return F.conv2d(x, w.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
+
+
+def batch_image_scores(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5,
+                       k1: float = 0.01, k2: float = 0.03) -> dict[str, torch.Tensor]:
+    """PSNR, SSIM and L1 of each image of a batch: uint8 (B, C, H, W) tensors of the same shape ->
+    float64 (B,) tensors on their device, as :func:`psnr` / :func:`ssim` / :func:`l1` define them."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    b, c, h, w = pred.shape
+    diff = pred.to(torch.int32) - target.to(torch.int32)  # exact sums in int64
+    n = c * h * w
+    mse = diff.pow(2).sum(dim=(1, 2, 3), dtype=torch.int64).double() / n
+    out = {"psnr": torch.where(mse > 0, 10.0 * torch.log10(255.0 ** 2 / mse), torch.full_like(mse, math.inf)),
+           "ssim": torch.full_like(mse, math.nan),
+           "l1": diff.abs().sum(dim=(1, 2, 3), dtype=torch.int64).double() / (n * 127.5)}
+    if h < window or w < window:
+        return out
+    g = torch.from_numpy(gaussian_window(window, sigma)).to(pred.device)
+    if b > 8:  # 8 images at a time: their planes stay in the CPU's cache (25 % faster than 16 here)
+        out["ssim"] = torch.cat([_ssim(pred[i:i + 8], target[i:i + 8], g, k1, k2) for i in range(0, b, 8)])
+    else:
+        out["ssim"] = _ssim(pred, target, g, k1, k2)
+    return out
+
+
+def _ssim(pred: torch.Tensor, target: torch.Tensor, g: torch.Tensor, k1: float, k2: float) -> torch.Tensor:
+    b, c = pred.shape[:2]
+    # the five local means at once, of values centred on 127.5 (a blur of a constant is that
+    # constant, so variances are unchanged and float32 sums stay 4x smaller); all in float32:
+    # within 2e-6 of the float64 definition on 8-bit images (tests)
+    x, y = pred.float() - 127.5, target.float() - 127.5
+    mx, my, xx, yy, xy = blur_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), g).split(c, dim=1)
+    c1, c2 = (k1 * 255.0) ** 2, (k2 * 255.0) ** 2
+    mxy, mx2, my2 = mx * my, mx * mx, my * my
+    ux, uy = mx + 127.5, my + 127.5
+    s = ((2 * ux * uy + c1) * (2 * (xy - mxy) + c2)) / ((ux * ux + uy * uy + c1) * (xx - mx2 + yy - my2 + c2))
+    return s.reshape(b, c, -1).double().mean(dim=2).mean(dim=1)
 
 
 def image_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:

@@ -2,29 +2,36 @@
 
     source = from_model(translator, "datasets/cityscapes", "val")             # translate, then score
     source = from_folders("out/", "datasets/cityscapes/val", paired=True, direction="AtoB")
-    for batch in source.batches(8):                                            # lists of Prediction
+    for batch in source.batches(16):                                           # Batch of uint8 tensors
         ...
 
 Folders are matched by file stem (with optional suffixes, so the reference implementation's
 ``NAME_fake_B.png`` / ``NAME_real_B.png`` / ``NAME_real_A.png`` can be scored). Images are compared
 at the target's size: a prediction of another size is resized to it (bicubic for photos,
 nearest-neighbour for label maps) and counted in ``settings["resized_predictions"]``.
+
+Speed: every file is decoded once, by a pool of threads (Pillow decodes without the GIL), and the
+next batch is decoded while the current one is scored. A :class:`Batch` holds uint8 (B, C, H, W)
+tensors of one size; from a model, its predictions never leave the model's device (the generator's
+output is quantised to 8 bits there, as a saved PNG would be).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 from PIL import Image
 
 from ..config import source_and_target
-from ..data.convert import array_to_image
-from ..data.images import BadImage, is_image_file, read_image, resize_array, to_array
+from ..data.convert import to_uint8, to_unit_range
+from ..data.images import BadImage, is_image_file, read_image, resize_array
 from ..data.pairs import cached_sides, find_pairs, natural_key, pairs_in_folder, read_pair
 from ..errors import DataError
 
@@ -32,13 +39,18 @@ log = logging.getLogger("pix2pix")
 
 
 @dataclass
-class Prediction:
-    """One scored image: uint8 (H, W, C) arrays; ``prediction`` already at the target's size."""
+class Batch:
+    """Images scored together, all of one size: uint8 (B, C, H, W) tensors on any one device.
+    ``prediction`` is already at the target's size; ``source`` is the model's input (for
+    label2photo: the label maps), or None."""
 
-    name: str
-    prediction: np.ndarray
-    target: np.ndarray
-    source: np.ndarray | None = None  # the model's input (for label2photo: the label map)
+    names: list[str]
+    prediction: torch.Tensor
+    target: torch.Tensor
+    source: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 @dataclass
@@ -46,12 +58,43 @@ class Predictions:
     """Predictions to score, produced in batches (``batches(n)``), plus a record of where they came from."""
 
     count: int
-    batches: Callable[[int], Iterator[list[Prediction]]]
+    batches: Callable[[int], Iterator[Batch]]
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def _rgb(image: Image.Image | np.ndarray, channels: int = 3) -> np.ndarray:
-    return to_array(image, channels) if isinstance(image, Image.Image) else image
+Item = Tuple[str, np.ndarray, np.ndarray, Optional[np.ndarray]]  # name, prediction / source, target, source
+
+
+def _tensor(arrays: Sequence[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
+
+
+def same_size_runs(items: Sequence[Item]) -> Iterator[list[Item]]:
+    """Consecutive items whose images have the same shapes (a Batch holds one size)."""
+    run: list[Item] = []
+    for item in items:
+        key = tuple(None if a is None else a.shape for a in item[1:])
+        if run and key != tuple(None if a is None else a.shape for a in run[0][1:]):
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
+
+
+def decoded(chunks: Iterable[Sequence], load: Callable[[Any], Any]) -> Iterator[list]:
+    """``[load(x) for x in chunk]`` for each chunk, decoded by a thread pool; the next chunk is
+    decoding while the caller works on the current one. Exceptions surface in order."""
+    workers = min(8, (os.cpu_count() or 1) + 2)
+    with ThreadPoolExecutor(workers, thread_name_prefix="pix2pix-decode") as pool:
+        pending: list[Future] | None = None
+        for chunk in chunks:
+            futures = [pool.submit(load, x) for x in chunk]
+            if pending is not None:
+                yield [f.result() for f in pending]
+            pending = futures
+        if pending is not None:
+            yield [f.result() for f in pending]
 
 
 def _fit(pred: np.ndarray, target: np.ndarray, label_map: bool, name: str) -> tuple[np.ndarray, bool]:
@@ -71,35 +114,41 @@ def _fit(pred: np.ndarray, target: np.ndarray, label_map: bool, name: str) -> tu
 
 
 def from_model(translator, root: str | os.PathLike, split: str = "val", *, max_items: int | None = None,
-                    native_size: bool = False, cache: bool = True, cache_dir: str | None = None) -> Predictions:
-    """Translate the pairs of ``root/split`` with ``translator`` (its own direction and channels);
-    with ``cache``, pairs come from the decoded-pair cache when it holds the split at its own size."""
+               native_size: bool = False, cache: bool = True, cache_dir: str | None = None) -> Predictions:
+    """Translate the pairs of ``root/split`` with ``translator`` (its own direction and channels), in
+    order, on its device; unreadable pairs are skipped with a warning. With ``cache``, pairs come from
+    the decoded-pair cache when it holds the split at its own size."""
     pairs = find_pairs(root, split)
     if pairs is None:
         raise DataError(f"{root}: no '{split}' split (expected {Path(root) / split}/)")
-    m, direction = translator.config.model, translator.config.data.direction
+    direction = translator.config.data.direction
+    a_nc, b_nc = translator.config.side_channels
+    cached = cached_sides(root, split, pairs, a_nc, b_nc, cache_dir) if cache else {}
+    pairs = pairs[:max_items] if max_items else pairs
     a_nc, b_nc = translator.config.side_channels
     cached = cached_sides(root, split, pairs, a_nc, b_nc, cache_dir) if cache else {}
     pairs = pairs[:max_items] if max_items else pairs
 
-    def batches(size: int) -> Iterator[list[Prediction]]:
-        for start in range(0, len(pairs), size):
-            loaded = []
-            for pair in pairs[start:start + size]:
-                try:
-                    a, b = cached[pair.name] if pair.name in cached else read_pair(pair, a_nc, b_nc)
-                except BadImage as e:
-                    log.warning("skipped %s", e)
-                    continue
-                loaded.append((pair.name, *source_and_target(direction, a, b)))
-            if not loaded:
-                continue
-            sources = [array_to_image(s) for _, s, _ in loaded]
-            outputs = translator.translate_images(sources, native_size=native_size)
-            yield [Prediction(name, _rgb(out, m.output_nc), tgt, src) for (name, src, tgt), out in zip(loaded, outputs)]
+    def load(pair) -> Item | None:
+        try:
+            a, b = cached[pair.name] if pair.name in cached else read_pair(pair, a_nc, b_nc)
+        except BadImage as e:
+            log.warning("skipped %s", e)
+            return None
+        src, tgt = source_and_target(direction, a, b)
+        return pair.name, src, tgt, None
+
+    def batches(size: int) -> Iterator[Batch]:
+        chunks = (pairs[i:i + size] for i in range(0, len(pairs), size))
+        for loaded in decoded(chunks, load):
+            for run in same_size_runs([item for item in loaded if item is not None]):
+                src = _tensor([s for _, s, _, _ in run]).to(translator.device)
+                out = translator.translate_tensor(to_unit_range(src), native_size=native_size)
+                yield Batch([n for n, *_ in run], to_uint8(out), _tensor([t for _, _, t, _ in run]), src)
 
     settings = {"source": "checkpoint", "data": str(root), "split": split, "direction": direction,
-                "native_size": native_size, "paper_sampling": bool(getattr(translator, "paper_sampling", False))}
+                "native_size": native_size, "paper_sampling": bool(getattr(translator, "paper_sampling", False)),
+                "sampling_seed": getattr(translator, "seed", None)}
     return Predictions(len(pairs), batches, settings)
 
 
@@ -157,7 +206,7 @@ def from_folders(predictions: str | os.PathLike, targets: str | os.PathLike, *, 
                 "direction": direction if paired else None, "suffixes": [pred_suffix, target_suffix, input_suffix],
                 "resized_predictions": 0}
 
-    def load(name: str) -> Prediction:
+    def load(name: str) -> tuple[Item, bool]:
         pred = read_image(preds[name], 3)
         if paired:
             src, tgt = source_and_target(direction, *read_pair(pairs[name], 3, 3))
@@ -165,12 +214,16 @@ def from_folders(predictions: str | os.PathLike, targets: str | os.PathLike, *, 
             tgt = read_image(tgt_files[name], 3)
             src = read_image(in_files[name], 3) if inputs else None
         pred, was_resized = _fit(pred, tgt, label_maps, str(preds[name]))
-        settings["resized_predictions"] += was_resized
-        return Prediction(name, pred, tgt, src)
+        return (name, pred, tgt, src), was_resized
 
-    def batches(size: int) -> Iterator[list[Prediction]]:
-        for start in range(0, len(names), size):
-            yield [load(n) for n in names[start:start + size]]
+    def batches(size: int) -> Iterator[Batch]:
+        chunks = (names[i:i + size] for i in range(0, len(names), size))
+        for loaded in decoded(chunks, load):
+            settings["resized_predictions"] += sum(resized for _, resized in loaded)
+            for run in same_size_runs([item for item, _ in loaded]):
+                src = None if run[0][3] is None else _tensor([s for *_, s in run])
+                yield Batch([n for n, *_ in run], _tensor([p for _, p, _, _ in run]),
+                            _tensor([t for _, _, t, _ in run]), src)
         if settings["resized_predictions"]:
             log.info("resized %d predictions to their target's size", settings["resized_predictions"])
 

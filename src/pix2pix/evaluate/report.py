@@ -41,6 +41,7 @@ def format_results(r: dict[str, Any]) -> str:
     lines.append(f"{'PSNR (dB)':22s}{fmt(r['psnr'], 2):>11s}")
     lines.append(f"{'SSIM':22s}{fmt(r['ssim']):>11s}")
     lines.append(f"{'L1 ([-1, 1] scale)':22s}{fmt(r['l1']):>11s}")
+    lines += realism_lines(r)
     if r["task"] != "generic":
         real = r.get("real", {}).get("per_class")
         head = f"\n{'class':15s}{'pixels':>10s}{'accuracy':>10s}{'IoU':>8s}"
@@ -53,12 +54,38 @@ def format_results(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def realism_lines(r: dict[str, Any]) -> list[str]:
+    """FID / KID and the segmenter-feature distances, each beside its real-vs-real floor (the two
+    halves of the real photos), or the line saying why FID / KID were not computed."""
+    lines = []
+    rows = []
+    if "inception" in r:
+        inc = r["inception"]
+        rows.append(("FID (Inception)", inc["fid"], inc.get("halves", {}), "fid", "fid"))
+        rows.append(("KID (Inception)", inc["kid"]["mean"], inc.get("halves", {}), "kid", "kid"))
+    if "segmenter_realism" in r:
+        seg = r["segmenter_realism"]
+        rows.append(("Frechet (segmenter)", seg["frechet"], seg.get("halves", {}), "frechet", "frechet"))
+        rows.append(("KID (segmenter)", seg["kid"]["mean"], seg.get("halves", {}), "kid", "kid"))
+    if rows:
+        lines.append(f"\n{'realism':22s}{'all images':>11s}{'halves: generated':>19s}{'real (floor)':>14s}{'ratio':>8s}")
+    for label, value, halves, key, _ in rows:
+        gen, floor = (halves.get(k, {}).get(key) for k in ("generated_vs_real", "real_vs_real"))
+        if isinstance(gen, dict):
+            gen, floor = gen["mean"], floor["mean"]
+        ratio = gen / floor if gen is not None and floor else None
+        lines.append(f"{label:22s}{fmt(value, 4):>11s}{fmt(gen, 4):>19s}{fmt(floor, 4):>14s}{fmt(ratio, 2):>8s}")
+    for note in r.get("settings", {}).get("notes", []):
+        lines.append(note)
+    return lines
+
+
 def write_evaluation_page(ev: "Evaluator", results: dict[str, Any]) -> Path:
     summary = f"<pre>{html.escape(format_results(results))}</pre>"
     settings = results.get("settings", {})
     summary += table(["setting", "value"], [[k, str(v)] for k, v in settings.items()])
     return write_results_page(ev.report_dir / "index.html", f"pix2pix evaluate: {ev.task}", ev.report_columns(),
-                              ev.rows, summary)
+                              ev.report_rows(results["per_image"]), summary)
 
 
 def json_ready(obj: Any) -> Any:

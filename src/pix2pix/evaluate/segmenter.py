@@ -115,16 +115,28 @@ class SegmentationUNet(nn.Module):
         self.head = nn.Conv2d(widths[0], cfg.num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_features(x)[0]
+
+    @property
+    def feature_dims(self) -> int:
+        """Length of the feature vector of :meth:`forward_with_features` (992 for width 32, depth 4)."""
+        return sum(self.cfg.width * 2 ** i for i in range(self.cfg.depth + 1))
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B, num_classes, H, W), features (B, feature_dims)): the features are the means
+        over positions of the stem's and every encoder level's activations (after ReLU), from the
+        texture of the first level to the layout of the last, concatenated."""
         skips = [self.stem(x)]  # (B, w, H/2, W/2)
         for block in self.down:
             skips.append(block(F.max_pool2d(skips[-1], 2)))  # (B, 2c, H/2, W/2)
+        features = torch.cat([s.mean(dim=(2, 3)) for s in skips], dim=1)
         y = skips.pop()
         for block in reversed(self.up):
             skip = skips.pop()
             y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             y = block(torch.cat([y, skip], dim=1))
         logits = self.head(y)  # (B, num_classes, H/2, W/2)
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False), features
 
 
 # ----- reading photos with their classes --------------------------------------------------------
@@ -173,19 +185,27 @@ class Segmenter:
             if len({tuple(p.shape) for p in photos}) == 1:
                 return list(self.segment(torch.stack(list(photos))))
             return [self.segment(p[None])[0] for p in photos]
+        return self.segment_with_features(photos)[0].cpu()
+
+    @torch.no_grad()
+    def segment_with_features(self, photos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 photos (N, 3, H, W) -> (trainIds (N, H, W) uint8, features (N, feature_dims)
+        float32), both left on the segmenter's device (no copy to the host); resized as
+        :meth:`segment` does. The features are those of :meth:`SegmentationUNet.forward_with_features`."""
         self.model.eval()
-        out = []
+        ids, feats = [], []
         h, w = photos.shape[-2:]
         s = self.cfg.size
         for chunk in photos.split(self.batch_size):
             x = chunk.to(self.device).float()
             if (h, w) != (s, s):
                 x = resize(x, (s, s))
-            logits = self.model(to_unit_range(x))
+            logits, f = self.model.forward_with_features(to_unit_range(x))
             if (h, w) != (s, s):
                 logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
-            out.append(logits.argmax(1).to(torch.uint8).cpu())
-        return torch.cat(out)
+            ids.append(logits.argmax(1).to(torch.uint8))
+            feats.append(f.float())
+        return torch.cat(ids), torch.cat(feats)
 
     def score_split(self, root: str | os.PathLike, split: str, direction: str = "AtoB",
                     progress: bool = False) -> tuple[SegmentationScores, int] | None:

@@ -29,8 +29,11 @@ def export_metadata(config: TrainConfig, kind: str, *, mode: str = "eval", dtype
     users of other runtimes: NCHW float32, values in [-1, 1], sides a multiple of ``multiple``,
     trained at ``size`` x ``size``."""
     m = config.model
+    # paper sampling normalises each image by its own statistics; exports written before that
+    # (no "statistics" key) used the batch's, and the Translator runs those one image at a time
+    statistics = {"statistics": "per_image"} if mode == "paper_sampling" else {}
     return {
-        "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "kind": kind, "mode": mode, "dtype": dtype,
+        "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "kind": kind, "mode": mode, **statistics, "dtype": dtype,
         "config": config.to_dict(),
         "input": {"name": "input", "layout": "NCHW", "channels": m.input_nc, "range": [-1.0, 1.0],
                   "multiple": m.multiple, "size": config.data.model_size, "direction": config.data.direction},
