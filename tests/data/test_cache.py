@@ -153,13 +153,12 @@ def test_evaluate_maps_the_cache(tmp_path, monkeypatch, trained_run, synthetic_r
     from pix2pix.evaluate.predictions import from_model
 
     translator = load_model(trained_run, device="cpu")
-    want = [p for batch in from_model(translator, synthetic_root, "val", cache=False).batches(2) for p in batch]
+    want = list(from_model(translator, synthetic_root, "val", cache=False).batches(2))
     PairedImages.load(synthetic_root, "val", cache=True, cache_dir=tmp_path / "cache")
     monkeypatch.setattr("pix2pix.evaluate.predictions.read_pair", lambda *a: pytest.fail("decoded"))
-    got = [p for batch in from_model(translator, synthetic_root, "val", cache_dir=tmp_path / "cache").batches(2)
-           for p in batch]
-    assert [p.name for p in got] == [p.name for p in want] and len(got) == 4
-    assert all(np.array_equal(g.target, w.target) and np.array_equal(g.prediction, w.prediction)
+    got = list(from_model(translator, synthetic_root, "val", cache_dir=tmp_path / "cache").batches(2))
+    assert [n for b in got for n in b.names] == [n for b in want for n in b.names] and sum(map(len, got)) == 4
+    assert all(torch.equal(g.target, w.target) and torch.equal(g.prediction, w.prediction)
                for g, w in zip(got, want))
 
 
