@@ -190,6 +190,10 @@ def test_batched_colour_rule_and_confusion_equal_the_per_image_ones():
     ids = batch_train_ids(torch.from_numpy(maps).permute(0, 3, 1, 2).contiguous())
     want = np.stack([colours_to_train_ids(m) for m in maps])
     assert ids.dtype == torch.uint8 and (ids.numpy() == want).all()
+    # the colour table persists between batches: a batch of half known, half new colours
+    more = np.concatenate([maps[:1], rng.integers(0, 256, size=(1, 16, 20, 3), dtype=np.uint8)])
+    again = batch_train_ids(torch.from_numpy(more).permute(0, 3, 1, 2).contiguous())
+    assert (again.numpy() == np.stack([colours_to_train_ids(m) for m in more])).all()
     other = np.roll(want, 3, axis=2)
     assert (confusion_counts(ids, torch.from_numpy(other), NUM_CLASSES).numpy()
             == sum(confusion_matrix(want[i], other[i], NUM_CLASSES) for i in range(2))).all()

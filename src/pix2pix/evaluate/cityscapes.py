@@ -124,27 +124,29 @@ def train_ids_to_colours(ids: np.ndarray) -> np.ndarray:
     return out
 
 
-_BUFFERS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # per device: (seen, table), 2**24 each
+UNKNOWN = 254  # not a trainId: a colour whose class is not yet in the table
+_TABLES: dict[str, torch.Tensor] = {}  # per device: 24-bit colour -> trainId, 2**24 entries (16 MB)
 
 
 def batch_train_ids(rgb: torch.Tensor) -> torch.Tensor:
     """:func:`colours_to_train_ids` for a batch where it lies: uint8 (B, 3, H, W) colour maps ->
-    uint8 (B, H, W) trainIds on the same device. The rule runs once per distinct colour of the
-    batch (a JPEG label map has a few thousand), with distances exact in float64 (ties to the lower
-    palette index, as there); a 2**24-entry table of this batch's colours (16 MB, kept per device)
-    then gives every pixel its class in one gather, without sorting."""
+    uint8 (B, H, W) trainIds on the same device. A 2**24-entry table (kept per device) maps every
+    24-bit colour to its class; the rule runs only for colours the table has not seen yet (a JPEG
+    label map has a few thousand, nearly all shared with the maps before it), with distances exact
+    in float64 (ties to the lower palette index, as there). One gather gives every pixel its class."""
     key = str(rgb.device)
-    if key not in _BUFFERS:
-        _BUFFERS[key] = (torch.zeros(1 << 24, dtype=torch.bool, device=rgb.device),
-                         torch.empty(1 << 24, dtype=torch.uint8, device=rgb.device))
-    seen, table = _BUFFERS[key]
+    if key not in _TABLES:
+        _TABLES[key] = torch.full((1 << 24,), UNKNOWN, dtype=torch.uint8, device=rgb.device)
+    table = _TABLES[key]
     c = rgb.to(torch.int32)
-    codes = (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]  # (B, H, W), the 24-bit colour
-    seen[codes] = True
-    distinct = seen.nonzero().squeeze(1).to(torch.int32)
-    seen[distinct] = False  # ready for the next batch
-    colours = torch.stack([distinct >> 16, (distinct >> 8) & 255, distinct & 255], dim=1).double()  # (U, 3)
-    palette = torch.from_numpy(PALETTE).to(rgb.device, torch.float64)
-    d = (palette * palette).sum(1) - 2 * colours @ palette.T  # |x - p|^2 - |x|^2: exact integers in float64
-    table[distinct.long()] = torch.from_numpy(PALETTE_TRAIN_IDS).to(rgb.device)[d.argmin(1)]
-    return table[codes.long()]
+    codes = ((c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]).long()  # (B, H, W), the 24-bit colour
+    ids = table[codes]
+    missing = ids == UNKNOWN
+    if bool(missing.any()):  # one host sync per batch, none once the table knows the colours
+        new = torch.unique(codes[missing])
+        colours = torch.stack([new >> 16, (new >> 8) & 255, new & 255], dim=1).double()  # (U, 3)
+        palette = torch.from_numpy(PALETTE).to(rgb.device, torch.float64)
+        d = (palette * palette).sum(1) - 2 * colours @ palette.T  # |x - p|^2 - |x|^2: exact integers
+        table[new] = torch.from_numpy(PALETTE_TRAIN_IDS).to(rgb.device)[d.argmin(1)]
+        ids = table[codes]
+    return ids

@@ -218,13 +218,19 @@ def _ssim(pred: torch.Tensor, target: torch.Tensor, g: torch.Tensor, k1: float, 
     # the five local means at once, of values centred on 127.5 (a blur of a constant is that
     # constant, so variances are unchanged and float32 sums stay 4x smaller); all in float32:
     # within 2e-6 of the float64 definition on 8-bit images (tests)
-    x, y = pred.float() - 127.5, target.float() - 127.5
-    mx, my, xx, yy, xy = blur_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), g).split(c, dim=1)
+    x, y = pred.float().sub_(127.5), target.float().sub_(127.5)
+    means = blur_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), g)
+    # back to planes (NCHW) so that each mean is contiguous for the arithmetic below, done in
+    # place: about 25 % less time than on the channels-last views
+    mx, my, xx, yy, xy = means.contiguous().view(b, 5, c, *means.shape[2:]).unbind(1)
     c1, c2 = (k1 * 255.0) ** 2, (k2 * 255.0) ** 2
-    mxy, mx2, my2 = mx * my, mx * mx, my * my
     ux, uy = mx + 127.5, my + 127.5
-    s = ((2 * ux * uy + c1) * (2 * (xy - mxy) + c2)) / ((ux * ux + uy * uy + c1) * (xx - mx2 + yy - my2 + c2))
-    return s.reshape(b, c, -1).double().mean(dim=2).mean(dim=1)
+    luminance = torch.mul(ux, uy).mul_(2).add_(c1)  # 2 ux uy + c1
+    structure = torch.mul(mx, my).mul_(-2).add_(xy, alpha=2).add_(c2)  # 2 cov + c2
+    den_l = ux.mul_(ux).addcmul_(uy, uy).add_(c1)  # ux^2 + uy^2 + c1
+    den_s = xx.add_(yy).addcmul_(mx, mx, value=-1).addcmul_(my, my, value=-1).add_(c2)  # var x + var y + c2
+    s = luminance.mul_(structure).div_(den_l.mul_(den_s))
+    return s.sum(dim=(2, 3), dtype=torch.float64).div_(s.shape[2] * s.shape[3]).mean(dim=1)
 
 
 def image_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:

@@ -66,6 +66,7 @@ Item = Tuple[str, np.ndarray, np.ndarray, Optional[np.ndarray]]  # name, predict
 
 
 def _tensor(arrays: Sequence[np.ndarray]) -> torch.Tensor:
+    # (B, C, H, W) in channels-last memory: one copy (the stack); the metrics' convolutions want it
     return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
 
 
