@@ -44,6 +44,14 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+_JOINED: list[bool] = []  # non-empty once this process has joined a process group
+
+
+def joined() -> bool:
+    """Whether this process has been in a process group (see ``python -m pix2pix``'s exit)."""
+    return bool(_JOINED)
+
+
 def backend_for(device: torch.device) -> str:
     """NCCL for CUDA devices, gloo for everything else (``--device cpu`` on a GPU machine too)."""
     return "nccl" if device.type == "cuda" else "gloo"
@@ -61,6 +69,7 @@ def session(device: torch.device | None = None, timeout_minutes: float = 10.0) -
         torch.cuda.set_device(local_rank())
     timeout = datetime.timedelta(minutes=timeout_minutes)
     torch_dist.init_process_group(backend=backend, timeout=timeout, **_attempt_store(timeout))
+    _JOINED.append(True)
     try:
         yield
     except RuntimeError as e:  # a collective outside the training loop (start-up, the last save)
