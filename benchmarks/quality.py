@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from pix2pix.config import TrainConfig
+from pix2pix.data.download import sha256_file
 from pix2pix.evaluate import evaluate_files
 from pix2pix.evaluate.report import json_ready
 from pix2pix.fileio import save_json
@@ -66,14 +67,6 @@ LOSS = {"": "L1 + cGAN", "_l1": "L1", "_gan": "cGAN"}
 BUNDLE_LIMIT = 16 * 2**20
 SCORES = ("images", "pixel_accuracy", "class_accuracy", "class_iou", "psnr", "ssim", "l1", "real", "ratio_to_real",
           "segmenter_realism", "inception", "fid", "kid")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def generator_sha256(run: Path) -> str:
@@ -243,7 +236,7 @@ def main(argv=None) -> int:
         from pix2pix.evaluate.segmenter import Segmenter
 
         seg = Segmenter.load(segmenter, device="cpu")
-        results["segmenter"] = {"file": Path(segmenter).name, "sha256": sha256(Path(segmenter)),
+        results["segmenter"] = {"file": Path(segmenter).name, "sha256": sha256_file(segmenter),
                                 "config": seg.cfg.to_dict(), "trained": seg.info,
                                 "train_seconds": seg_seconds or seg.info.get("train_time_s")}
     runs: dict[str, Path] = {}

@@ -4,7 +4,6 @@ finds its own ``latest.pt`` in ``--out`` and continues from it)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig, resumable_options
+from ..data.download import sha256_file
 from ..errors import ConfigError
 from . import distributed as dist
 from .checkpoint import RESUME_KEYS, checkpoint_config, load_checkpoint
@@ -29,20 +29,12 @@ class ResumePoint:
     finished: bool  # all epochs done already
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def resume_point(run: RunFolder, overrides: dict[str, Any] | None = None, *, auto: bool = False) -> ResumePoint:
     """Read ``run``'s checkpoint and apply ``overrides``, which may change only the resumable
     options. With ``auto`` (``--auto-resume``), ``overrides`` are all the options of the command and
     a difference in another option is refused with one line naming each option and both values."""
     state = load_checkpoint(run.path, map_location="cpu", require=RESUME_KEYS)
-    digest = file_digest(run.latest)
+    digest = sha256_file(run.latest)
     cfg = checkpoint_config(state, run.latest)
     overrides = {k: v for k, v in (overrides or {}).items() if k != "out"}
     allowed = resumable_options()
