@@ -99,19 +99,27 @@ def halves(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return idx[0::2], idx[1::2]
 
 
+def halves_floor(fake: torch.Tensor, real: torch.Tensor) -> dict[str, Any] | None:
+    """The halves comparison: generated photos of the even half against real photos of the odd
+    half, beside real against real (the floor); None with fewer than 4 images."""
+    a, b = halves(min(fake.shape[0], real.shape[0]))
+    if len(a) < 2:
+        return None
+    gen = {"frechet": frechet_distance(fake[a], real[b]), "kid": kid(fake[a], real[b])}
+    floor = {"frechet": frechet_distance(real[a], real[b]), "kid": kid(real[a], real[b])}
+    return {"images": [len(a), len(b)], "split": "even / odd positions", "generated_vs_real": gen,
+            "real_vs_real": floor,
+            "frechet_ratio": gen["frechet"] / floor["frechet"] if floor["frechet"] > 0 else math.nan}
+
+
 def realism(fake: torch.Tensor, real: torch.Tensor) -> dict[str, Any]:
     """Frechet distance and KID of ``fake`` to ``real`` (rows i of both from pair i), and the
     halves comparison with its real-vs-real floor. Runs on the features' device."""
     out: dict[str, Any] = {"images": [fake.shape[0], real.shape[0]], "dims": fake.shape[1],
                            "frechet": frechet_distance(fake, real), "kid": kid(fake, real)}
-    n = min(fake.shape[0], real.shape[0])
-    a, b = halves(n)
-    if len(a) >= 2:
-        gen = {"frechet": frechet_distance(fake[a], real[b]), "kid": kid(fake[a], real[b])}
-        floor = {"frechet": frechet_distance(real[a], real[b]), "kid": kid(real[a], real[b])}
-        out["halves"] = {"images": [len(a), len(b)], "split": "even / odd positions",
-                         "generated_vs_real": gen, "real_vs_real": floor,
-                         "frechet_ratio": gen["frechet"] / floor["frechet"] if floor["frechet"] > 0 else math.nan}
+    h = halves_floor(fake, real)
+    if h is not None:
+        out["halves"] = h
     return out
 
 
@@ -180,13 +188,12 @@ def torchmetrics_fid_kid(fake: torch.Tensor, real: torch.Tensor, seed: int = 0) 
 
 
 def inception_scores(fake: torch.Tensor, real: torch.Tensor) -> dict[str, Any]:
-    """FID / KID of all images with torchmetrics, and the halves floor as :func:`realism` computes it
-    (the same formulas, which the tests hold to torchmetrics)."""
+    """FID / KID of all images with torchmetrics, and the halves floor of :func:`halves_floor` (the
+    same formulas, which the tests hold to torchmetrics)."""
     out: dict[str, Any] = {"images": [fake.shape[0], real.shape[0]], "dims": fake.shape[1],
                            **torchmetrics_fid_kid(fake, real)}
-    mine = realism(fake, real)
-    if "halves" in mine:
-        h = mine["halves"]
+    h = halves_floor(fake, real)
+    if h is not None:
         out["halves"] = {**h, "generated_vs_real": {"fid": h["generated_vs_real"]["frechet"],
                                                     "kid": h["generated_vs_real"]["kid"]},
                          "real_vs_real": {"fid": h["real_vs_real"]["frechet"], "kid": h["real_vs_real"]["kid"]}}
