@@ -28,17 +28,18 @@ from pix2pix.deploy.export import export_model, format_results
 from pix2pix.deploy.formats.onnx import without_sampling
 
 
-def synthetic_run(out: Path) -> Path:
+def synthetic_run(out: Path, n_train: int = 12) -> Path:
+    """OUT/run: the paper's unet_256 trained for one epoch on ``n_train`` synthetic pairs (once)."""
     from pix2pix.config import TrainConfig
     from pix2pix.data.synthetic import make_synthetic_dataset
     from pix2pix.training import train
 
     run = out / "run"
     if not (run / "latest.pt").exists():
-        data = make_synthetic_dataset(out / "data", n_train=12, n_val=2, size=256)
+        data = make_synthetic_dataset(out / "data", n_train=n_train, n_val=2, size=256)
         cfg = TrainConfig.from_flat({"data_root": str(data), "out": str(run), "netG": "unet_256", "epochs": 1,
                                      "epochs_decay": 0, "device": "cpu", "sample_every": 1000, "n_samples": 1})
-        train(cfg, progress=False)
+        train(cfg, progress=False, overwrite=True)  # a start killed before its first checkpoint
     return run
 
 

@@ -39,21 +39,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from deploy import synthetic_run  # benchmarks/deploy.py (this folder is on sys.path when run as a script)
+
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def synthetic_run(out: Path) -> Path:
-    from pix2pix.config import TrainConfig
-    from pix2pix.data.synthetic import make_synthetic_dataset
-    from pix2pix.training import train
-
-    run = out / "run"
-    if not (run / "latest.pt").exists():
-        data = make_synthetic_dataset(out / "data", n_train=2, n_val=1, size=256)
-        cfg = TrainConfig.from_flat({"data_root": str(data), "out": str(run), "netG": "unet_256", "epochs": 1,
-                                     "epochs_decay": 0, "device": "cpu", "sample_every": 1000, "n_samples": 1})
-        train(cfg, progress=False, overwrite=True)
-    return run
 
 
 def png(side: int, noise: bool) -> bytes:
@@ -235,7 +223,7 @@ def main() -> None:
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
-    checkpoint = args.checkpoint or str(synthetic_run(Path(args.out)))
+    checkpoint = args.checkpoint or str(synthetic_run(Path(args.out), n_train=2))
     extra = args.serve_args.split()
     results: dict = {"cpu": cpu_name(), "checkpoint": checkpoint, "serve_args": extra,
                      "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}

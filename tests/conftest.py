@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +65,27 @@ def no_inception_download(tmp_path_factory):
 
 TINY = dict(netG="unet_32", ngf=8, ndf=8, load_size=36, crop_size=32, batch_size=2, epochs=1, precision="fp32",
             epochs_decay=0, log_every=2, sample_every=1000, save_every=1, n_samples=2, device="cpu")
+
+
+def cli_flags(settings: dict) -> list[str]:
+    """Config settings as ``pix2pix train`` flags: {"batch_size": 2} -> ["--batch-size", "2"]."""
+    out = []
+    for k, v in settings.items():
+        out += ["--netG" if k == "netG" else f"--{k.replace('_', '-')}", str(v)]
+    return out
+
+
+@contextlib.contextmanager
+def serving(server):
+    """Run a socketserver-style ``server`` in a background thread for the block, then close it."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def tiny_config(data_root: Path, out: Path, **overrides) -> TrainConfig:

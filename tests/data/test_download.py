@@ -13,13 +13,12 @@ import os
 import re
 import socket
 import tarfile
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from conftest import noise_image, write_ab
+from conftest import noise_image, serving, write_ab
 from pix2pix.cli import main
 from pix2pix.data.pairs import PairedImages
 from pix2pix.data.sources import BASE_URL_ENV, SOURCES, install_dataset
@@ -85,13 +84,8 @@ class ArchiveServer(ThreadingHTTPServer):
 
 @pytest.fixture
 def server():
-    srv = ArchiveServer()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serving(ArchiveServer()) as srv:
+        yield srv
 
 
 # ----- archives ---------------------------------------------------------------------------------

@@ -5,13 +5,13 @@ on first use; offline, one line with the address and --from FILE."""
 from __future__ import annotations
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import serving
 from pix2pix import load
 from pix2pix.cli import main
 from pix2pix.deploy.registry import BASE_URL_ENV, MODELS, cached_path, models_dir
@@ -40,12 +40,8 @@ class _Handler(BaseHTTPRequestHandler):
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.requests = {}, []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serving(srv):
+        yield srv
 
 
 @pytest.fixture

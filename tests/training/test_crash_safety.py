@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, tiny_config
+from conftest import TINY, cli_flags, tiny_config
 from pix2pix.training import train
 from pix2pix.training.checkpoint import load_checkpoint
 
@@ -29,13 +29,6 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 EPOCHS = 12
 RUN = {**TINY, "epochs": EPOCHS, "max_items": 8, "latest_every": 0, "save_every": 4, "sample_every": 10_000}
 SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def flags(settings: dict) -> list[str]:
-    out = []
-    for k, v in settings.items():
-        out += ["--netG" if k == "netG" else f"--{k.replace('_', '-')}", str(v)]
-    return out
 
 
 def child_env() -> dict[str, str]:
@@ -54,7 +47,7 @@ def train_args(data: Path, run: Path) -> list[str]:
     log line but before its first checkpoint left a log, which a new run replaces only when told."""
     if (run / "latest.pt").exists():
         return ["train", "--resume", str(run)]
-    return ["train", "--data", str(data), "--out", str(run), *flags(RUN), "--overwrite"]
+    return ["train", "--data", str(data), "--out", str(run), *cli_flags(RUN), "--overwrite"]
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 90.0, poll: float = 0.01) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, tiny_config
+from conftest import TINY, cli_flags, tiny_config
 from pix2pix.cli import main
 from pix2pix.errors import ConfigError
 from pix2pix.training import resume, train
@@ -23,19 +23,12 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fcntl locks and
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-def flags(settings: dict) -> list[str]:
-    out = []
-    for k, v in settings.items():
-        out += ["--netG" if k == "netG" else f"--{k.replace('_', '-')}", str(v)]
-    return out
-
-
 def test_a_second_process_stops_at_once_and_a_killed_holder_leaves_no_stale_lock(tmp_path, synthetic_root, capsys):
     run = tmp_path / "run"
     settings = {**TINY, "epochs": 10_000, "max_items": 4, "latest_every": 0, "save_every": 1}  # runs until killed
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, *sys.path]), "OMP_NUM_THREADS": "1"}
     holder = subprocess.Popen([sys.executable, "-m", "pix2pix", "train", "--data", str(synthetic_root), "--out",
-                               str(run), *flags(settings)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                               str(run), *cli_flags(settings)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         deadline = time.monotonic() + 120
         while not (run / "latest.pt").exists():  # the lock is held from the start; wait for a checkpoint too
@@ -44,7 +37,7 @@ def test_a_second_process_stops_at_once_and_a_killed_holder_leaves_no_stale_lock
         lines_before = (run / "losses.jsonl").read_text().count("\n")
 
         started = time.monotonic()
-        assert main(["train", "--data", str(synthetic_root), "--out", str(run), *flags(TINY)]) == 2
+        assert main(["train", "--data", str(synthetic_root), "--out", str(run), *cli_flags(TINY)]) == 2
         err = capsys.readouterr().err
         assert err == f"error: run folder {run} is in use by pix2pix train, pid {holder.pid} on {os.uname()[1]}; " \
                       "wait for that run to end (or stop it), or choose another --out\n"
@@ -80,12 +73,12 @@ def test_a_new_run_over_another_runs_files_is_refused_unless_overwrite(tmp_path,
         train(tiny_config(synthetic_root, run), progress=False)
     assert {str(p.relative_to(run)): p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} \
         == before  # nothing changed: not the log, not the checkpoint
-    assert main(["train", "--data", str(synthetic_root), "--out", str(run), *flags(TINY)]) == 2
+    assert main(["train", "--data", str(synthetic_root), "--out", str(run), *cli_flags(TINY)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--overwrite"]) == 2
     assert "cannot be combined with --resume" in capsys.readouterr().err
 
-    assert main(["train", "--data", str(synthetic_root), "--out", str(run), *flags(TINY), "--overwrite"]) == 0
+    assert main(["train", "--data", str(synthetic_root), "--out", str(run), *cli_flags(TINY), "--overwrite"]) == 0
     assert not (run / "checkpoints" / "epoch_0002.pt").exists()  # the earlier run's files are gone ...
     assert (run / "losses.jsonl").read_text().count("\n") < 120 and (run / "latest.pt").exists()
     assert (run / "notes.txt").read_text() == "the user's own file"  # ... and nothing else
